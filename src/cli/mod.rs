@@ -1,0 +1,150 @@
+//! Command-line front end: clap definitions, logging set-up, and the mapping from errors to
+//! `ERROR: <message>, with exit code <N>` lines and process exit codes. Each command family
+//! lives in its own module; this file only dispatches.
+
+use clap::{ArgAction, Parser, Subcommand};
+
+use crate::exit::{CliError, ExitCode};
+
+pub mod fake_tenant_cmd;
+pub mod keystore_cmd;
+pub mod provision_cmd;
+pub mod terminal;
+
+/// Options every command understands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GlobalOpts {
+    /// Show more (repeat for more detail: -v info, -vv debug, -vvv trace). Secrets are never logged.
+    #[arg(short = 'v', long = "verbose", global = true, action = ArgAction::Count, conflicts_with = "silent")]
+    pub verbose: u8,
+    /// Show only errors and the requested output.
+    #[arg(short = 's', long = "silent", global = true)]
+    pub silent: bool,
+}
+
+impl GlobalOpts {
+    pub fn verbosity(&self) -> Verbosity {
+        if self.silent {
+            Verbosity::Silent
+        } else if self.verbose > 0 {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Normal
+        }
+    }
+}
+
+/// Elasticsearch's three terminal verbosity levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Silent,
+    Normal,
+    Verbose,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "msgraph-keystore",
+    version,
+    about = "Provision Elasticsearch's microsoft_graph realm in Entra ID and write elasticsearch.keystore without Java",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage elasticsearch.keystore (a drop-in for bin/elasticsearch-keystore).
+    Keystore(keystore_cmd::KeystoreArgs),
+    /// Create or update the realm's Entra ID application through Microsoft Graph.
+    Provision(provision_cmd::ProvisionArgs),
+    /// Delete the realm's Entra ID application and its service principal.
+    Deprovision(provision_cmd::DeprovisionArgs),
+    /// Run the built-in simulated Entra ID tenant (login + Graph) for trying the tool.
+    FakeTenant(fake_tenant_cmd::FakeTenantArgs),
+}
+
+/// Parse the command line, run the command, print any error, return the exit status.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayVersion
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
+                _ => ExitCode::Usage.code(),
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    init_logging(&cli.global);
+    match dispatch(cli) {
+        Ok(code) => code.code(),
+        Err(err) => {
+            report(&err);
+            err.code.code()
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
+    let global = cli.global;
+    match cli.command {
+        Command::Keystore(args) => keystore_cmd::run(args, &global),
+        Command::Provision(args) => block_on(provision_cmd::run_provision(args, &global)),
+        Command::Deprovision(args) => block_on(provision_cmd::run_deprovision(args, &global)),
+        Command::FakeTenant(args) => block_on(fake_tenant_cmd::run(args, &global)),
+    }
+}
+
+/// Run an async command on a small multi-threaded runtime (the machine this usually runs on
+/// is a node or a build container: two workers are plenty for a handful of HTTP calls).
+pub fn block_on<F>(fut: F) -> Result<ExitCode, CliError>
+where
+    F: std::future::Future<Output = Result<ExitCode, CliError>>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            CliError::new(
+                ExitCode::Software,
+                format!("cannot start the async runtime: {e}"),
+            )
+        })?;
+    runtime.block_on(fut)
+}
+
+/// Print an error the way Elasticsearch's CLI does.
+pub fn report(err: &CliError) {
+    eprintln!("ERROR: {}, with exit code {}", err.message, err.code.code());
+}
+
+/// Logs go to stderr. `RUST_LOG` wins when set; otherwise `-v` raises the level. Secrets
+/// never reach a log line: they are held in `secret` types whose Debug is redacted.
+fn init_logging(global: &GlobalOpts) {
+    use tracing_subscriber::EnvFilter;
+    let default = match global.verbose {
+        0 => "warn",
+        1 => "msgraph_keystore=info",
+        2 => "msgraph_keystore=debug",
+        _ => "msgraph_keystore=trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(
+            std::env::var_os("NO_COLOR").is_none()
+                && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        )
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,21 @@
+//! msgraph-keystore: provision the Elasticsearch `microsoft_graph` authorization realm's
+//! Entra ID application through Microsoft Graph, and write `elasticsearch.keystore`
+//! (formats 3–6, Elasticsearch 6.3 to 9.x) without Java.
+//!
+//! Data flows one way (see `docs/architecture.md`): `auth` → `graph` → `provision` produce
+//! the app's identifiers and secret; `esconfig` and `keystore` know nothing about Azure;
+//! the `cli` commands are the only place that joins them.
+
+pub mod auth;
+pub mod cli;
+pub mod cloud;
+pub mod esconfig;
+pub mod exit;
+pub mod fake_tenant;
+pub mod fsutil;
+pub mod graph;
+pub mod k8s;
+pub mod keystore;
+pub mod net;
+pub mod provision;
+pub mod secret;
