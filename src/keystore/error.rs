@@ -1,0 +1,206 @@
+//! Every way reading or writing a keystore can fail, each a variant a caller can tell apart.
+//!
+//! Errors raised while parsing bytes do not know which file the bytes came from; the file
+//! layer attaches the path with [`KeystoreError::with_path`] so that every message a user
+//! sees names the file. Where Elasticsearch has a message for the same failure, the message
+//! starts with Elasticsearch's wording, so scripts and habits carry over.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::exit::{ExitCode, UserFacing};
+
+use super::format::FormatVersion;
+
+/// Where the failing keystore bytes came from, shown in messages as `[path]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin(Option<PathBuf>);
+
+impl Origin {
+    pub fn path(&self) -> Option<&Path> {
+        self.0.as_deref()
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(p) => write!(f, "[{}]", p.display()),
+            None => f.write_str("[in-memory keystore data]"),
+        }
+    }
+}
+
+/// A keystore failure. `Display` is one line, names the file or setting, and never contains
+/// a password or a setting value.
+#[derive(Debug, thiserror::Error)]
+pub enum KeystoreError {
+    /// The bytes do not start with the Lucene codec header of `elasticsearch.keystore`.
+    #[error("The file {origin} is not an Elasticsearch keystore ({detail})")]
+    NotAKeystore { origin: Origin, detail: String },
+
+    #[error(
+        "The Elasticsearch keystore {origin} format is too old. You should delete and recreate it \
+         in order to upgrade. (format version {found}; this tool reads versions 3 to 6)"
+    )]
+    VersionTooOld { origin: Origin, found: i32 },
+
+    #[error(
+        "The Elasticsearch keystore {origin} format is too new. Are you trying to downgrade? You \
+         should delete and recreate it in order to downgrade. (format version {found}; this tool \
+         reads versions 3 to 6)"
+    )]
+    VersionTooNew { origin: Origin, found: i32 },
+
+    /// The CRC-32 in the footer does not match the bytes: damaged storage or a partial copy.
+    #[error(
+        "checksum failed (hardware problem?) : expected={expected:08x} actual={actual:08x} \
+         (resource={origin}); restore the keystore from a backup or recreate it"
+    )]
+    ChecksumMismatch {
+        origin: Origin,
+        expected: u32,
+        actual: u32,
+    },
+
+    /// Lengths, flags or trailing bytes that no keystore writer produces.
+    #[error("Keystore has been corrupted or tampered with: {origin} {detail}")]
+    Corrupt { origin: Origin, detail: String },
+
+    /// The AES-GCM tag did not verify: a wrong password, or ciphertext altered after the CRC
+    /// was recomputed. The two cannot be told apart.
+    #[error(
+        "Provided keystore password was incorrect (keystore {origin}; a keystore modified by \
+         something other than Elasticsearch fails the same way)"
+    )]
+    WrongPasswordOrTampered { origin: Origin },
+
+    #[error(
+        "Setting name [{name}] does not match the allowed setting name pattern [[A-Za-z0-9_\\-.]+]"
+    )]
+    InvalidSettingName { name: String },
+
+    /// A value too large for the format's 32-bit length fields.
+    #[error("The value of setting [{name}] is too large for an Elasticsearch keystore ({len} bytes; the limit is about 2 GiB for all settings together)")]
+    TooLarge { name: String, len: usize },
+
+    #[error("The value for the setting [{name}] is not a string (it is binary data that is not valid UTF-8)")]
+    NotUtf8 { name: String },
+
+    #[error("Elasticsearch keystore not found at [{}]. Use 'create' command to create one.", path.display())]
+    NotFound { path: PathBuf },
+
+    #[error("{action} [{}]: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("will not overwrite keystore at [{}], because this incurs changing the file owner (it is owned by uid {owner_uid}; run this command as that user)", path.display())]
+    OwnerChange { path: PathBuf, owner_uid: u32 },
+
+    #[error("unable to create temporary keystore at [{}], write permissions required for [{}] ({source})", tmp_path.display(), dir.display())]
+    NotWritable {
+        tmp_path: PathBuf,
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Format version 3 can be read but Elasticsearch 6.8+ never writes it; neither do we.
+    #[error("keystore format version {} can only be read, not written; write format 4 (Elasticsearch 7), 5 (8.0-8.13) or 6 (8.14 and later)", version.number())]
+    NotWritableVersion { version: FormatVersion },
+
+    #[error("invalid keystore format version [{given}]: expected 4 (Elasticsearch 7), 5 (8.0-8.13) or 6 (8.14 and later)")]
+    InvalidFormatVersion { given: String },
+
+    #[error("unsupported Elasticsearch version [{given}] for writing a keystore: {reason}")]
+    UnsupportedEsVersion { given: String, reason: &'static str },
+
+    /// Another process held the keystore lock for longer than we were willing to wait.
+    #[error("another process is updating the keystore in [{}]; gave up after waiting {waited_secs} s for its lock", dir.display())]
+    Locked { dir: PathBuf, waited_secs: u64 },
+
+    /// The operating system could not supply random bytes for the salt, IV or seed.
+    #[error("cannot obtain secure random bytes from the operating system: {0}")]
+    Random(String),
+
+    /// An encryption primitive failed where it cannot for valid input (a bug, not bad data).
+    #[error("keystore encryption failed unexpectedly: {0}")]
+    Crypto(&'static str),
+}
+
+impl KeystoreError {
+    /// Attach the file the bytes came from to a parsing error that does not know it yet.
+    pub fn with_path(mut self, path: &Path) -> Self {
+        match &mut self {
+            KeystoreError::NotAKeystore { origin, .. }
+            | KeystoreError::VersionTooOld { origin, .. }
+            | KeystoreError::VersionTooNew { origin, .. }
+            | KeystoreError::ChecksumMismatch { origin, .. }
+            | KeystoreError::Corrupt { origin, .. }
+            | KeystoreError::WrongPasswordOrTampered { origin } => {
+                if origin.0.is_none() {
+                    origin.0 = Some(path.to_path_buf());
+                }
+            }
+            _ => {}
+        }
+        self
+    }
+
+    pub(crate) fn not_a_keystore(detail: impl Into<String>) -> Self {
+        KeystoreError::NotAKeystore {
+            origin: Origin::default(),
+            detail: detail.into(),
+        }
+    }
+
+    pub(crate) fn corrupt(detail: impl Into<String>) -> Self {
+        KeystoreError::Corrupt {
+            origin: Origin::default(),
+            detail: detail.into(),
+        }
+    }
+
+    pub(crate) fn wrong_password() -> Self {
+        KeystoreError::WrongPasswordOrTampered {
+            origin: Origin::default(),
+        }
+    }
+
+    pub(crate) fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
+        KeystoreError::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+impl UserFacing for KeystoreError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            KeystoreError::NotAKeystore { .. }
+            | KeystoreError::VersionTooOld { .. }
+            | KeystoreError::VersionTooNew { .. }
+            | KeystoreError::ChecksumMismatch { .. }
+            | KeystoreError::Corrupt { .. }
+            | KeystoreError::WrongPasswordOrTampered { .. }
+            | KeystoreError::InvalidSettingName { .. }
+            | KeystoreError::TooLarge { .. }
+            | KeystoreError::NotUtf8 { .. }
+            | KeystoreError::NotFound { .. } => ExitCode::DataError,
+            KeystoreError::Io { .. } => ExitCode::IoError,
+            KeystoreError::OwnerChange { .. }
+            | KeystoreError::NotWritable { .. }
+            | KeystoreError::NotWritableVersion { .. } => ExitCode::Config,
+            KeystoreError::InvalidFormatVersion { .. }
+            | KeystoreError::UnsupportedEsVersion { .. } => ExitCode::Usage,
+            KeystoreError::Locked { .. } => ExitCode::TempFail,
+            KeystoreError::Random(_) | KeystoreError::Crypto(_) => ExitCode::Software,
+        }
+    }
+}
