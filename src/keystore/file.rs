@@ -1,0 +1,217 @@
+//! The keystore file of a config directory: read, atomic save, owner check, and the lock
+//! that serializes this tool's writers.
+//!
+//! Saving follows Elasticsearch: `elasticsearch.keystore.tmp` in the same directory, created
+//! exclusively with mode 0600, written, fsynced, set to `rw-rw----`, renamed over the
+//! keystore, directory fsynced; refused when the replacement would change the file's owner.
+//! The old file is never touched before the rename and no temp file survives an error
+//! (see [`crate::fsutil::prepare_replace`]).
+//!
+//! Locking: an exclusive `flock` on the config directory itself, held from load to save.
+//! Why the directory and not a lock file: a lock file would be an extra file in every config
+//! directory (Elasticsearch images, ECK init containers and packages all ship that directory
+//! and some tools copy it wholesale), it would have to be created before we know the user
+//! may write there, and a stale one would need cleanup. A directory lock needs no file, is
+//! released by the kernel when the process dies, and rename-replacing the keystore inside
+//! the directory does not affect it. Limits: Elasticsearch's own tool does not take it, and
+//! on filesystems without `flock` support (some network mounts) we proceed unlocked with a
+//! warning rather than refuse to work.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::error::KeystoreError;
+use super::format::{Header, MAX_PLAINTEXT_LEN};
+use super::{Keystore, KEYSTORE_FILENAME};
+use crate::fsutil::{self, PreparedFile, ReplaceStep};
+use crate::secret::SecretString;
+
+/// Name of the temp file a save writes first (Elasticsearch uses the same name).
+pub const TEMP_FILENAME: &str = "elasticsearch.keystore.tmp";
+/// Mode of a saved keystore (`rw-rw----`), set explicitly so the umask does not matter.
+pub const KEYSTORE_MODE: u32 = 0o660;
+/// How long [`lock`] waits for another writer before giving up.
+pub const LOCK_WAIT: Duration = Duration::from_secs(60);
+/// No keystore file is larger than this (the format's lengths are signed 32-bit ints).
+const MAX_FILE_LEN: u64 = MAX_PLAINTEXT_LEN as u64 + 1024;
+
+/// `<config_dir>/elasticsearch.keystore`.
+pub fn keystore_path(config_dir: &Path) -> PathBuf {
+    config_dir.join(KEYSTORE_FILENAME)
+}
+
+/// The whole keystore file, `None` if it does not exist. Size-checked before reading so a
+/// huge file in its place is reported, not loaded.
+fn read_file(path: &Path) -> Result<Option<Vec<u8>>, KeystoreError> {
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(KeystoreError::io("cannot open the keystore", path, e)),
+    };
+    let len = file
+        .metadata()
+        .map_err(|e| KeystoreError::io("cannot read the keystore", path, e))?
+        .len();
+    if len > MAX_FILE_LEN {
+        return Err(KeystoreError::corrupt(format!(
+            "the file is {len} bytes, larger than any keystore"
+        ))
+        .with_path(path));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.read_to_end(&mut bytes)
+        .map_err(|e| KeystoreError::io("cannot read the keystore", path, e))?;
+    Ok(Some(bytes))
+}
+
+/// Version and password flag of the config directory's keystore, `None` if there is none.
+pub fn read_header(config_dir: &Path) -> Result<Option<Header>, KeystoreError> {
+    let path = keystore_path(config_dir);
+    match read_file(&path)? {
+        None => Ok(None),
+        Some(bytes) => Keystore::parse_header(&bytes)
+            .map(Some)
+            .map_err(|e| e.with_path(&path)),
+    }
+}
+
+fn load_with(
+    config_dir: &Path,
+    password: &SecretString,
+    decrypt: fn(&[u8], &SecretString) -> Result<Keystore, KeystoreError>,
+) -> Result<Keystore, KeystoreError> {
+    let path = keystore_path(config_dir);
+    let bytes = read_file(&path)?.ok_or_else(|| KeystoreError::NotFound { path: path.clone() })?;
+    decrypt(&bytes, password).map_err(|e| e.with_path(&path))
+}
+
+/// Load and decrypt the config directory's keystore for an update: the key for the next
+/// save is derived in parallel (see [`Keystore::decrypt`]).
+pub fn load(config_dir: &Path, password: &SecretString) -> Result<Keystore, KeystoreError> {
+    load_with(config_dir, password, Keystore::decrypt)
+}
+
+/// Load and decrypt for reading only (`list`, `show`, `has-passwd`-style checks): one key
+/// derivation, no CPU spent on a save that will not happen.
+pub fn load_read_only(
+    config_dir: &Path,
+    password: &SecretString,
+) -> Result<Keystore, KeystoreError> {
+    load_with(config_dir, password, Keystore::decrypt_read_only)
+}
+
+/// Turn a replacement failure into the keystore error a user can act on.
+fn save_error(config_dir: &Path, err: io::Error) -> KeystoreError {
+    let path = keystore_path(config_dir);
+    if let Some(refused) = fsutil::owner_change(&err) {
+        return KeystoreError::OwnerChange {
+            path,
+            owner_uid: refused.owner_uid,
+        };
+    }
+    let creating = matches!(
+        fsutil::failed_step(&err),
+        Some(ReplaceStep::CreateTemp | ReplaceStep::RemoveStaleTemp)
+    );
+    if creating
+        && matches!(
+            err.kind(),
+            io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+        )
+    {
+        return KeystoreError::NotWritable {
+            tmp_path: config_dir.join(TEMP_FILENAME),
+            dir: config_dir.to_path_buf(),
+            source: err,
+        };
+    }
+    KeystoreError::io("cannot save the keystore", &path, err)
+}
+
+/// Encrypt `ks` (adding `keystore.seed` to the written copy if missing) into a fsynced
+/// `elasticsearch.keystore.tmp`, not yet renamed. Commit with [`commit_save`] or
+/// [`PreparedFile::commit`]; dropping it removes the temp file. Lets a caller write several
+/// config directories all-or-none.
+pub fn prepare_save(config_dir: &Path, ks: &Keystore) -> Result<PreparedFile, KeystoreError> {
+    let bytes = ks.encrypt_with_seed()?;
+    fsutil::prepare_replace(
+        &keystore_path(config_dir),
+        TEMP_FILENAME,
+        &bytes,
+        KEYSTORE_MODE,
+    )
+    .map_err(|e| save_error(config_dir, e))
+}
+
+/// Rename a prepared keystore into place, with keystore-specific error messages.
+pub fn commit_save(prepared: PreparedFile) -> Result<(), KeystoreError> {
+    let config_dir = prepared
+        .target()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    prepared.commit().map_err(|e| save_error(&config_dir, e))
+}
+
+/// Atomically replace (or create) the config directory's keystore with `ks`.
+pub fn save(config_dir: &Path, ks: &Keystore) -> Result<(), KeystoreError> {
+    commit_save(prepare_save(config_dir, ks)?)
+}
+
+/// An exclusive advisory lock on a config directory's keystore, released on drop.
+#[derive(Debug)]
+pub struct KeystoreLock {
+    /// The locked directory handle; closing it releases the lock. `None` when the
+    /// filesystem does not support locks (see the module documentation).
+    _dir: Option<File>,
+}
+
+/// Take the lock for a load-modify-save cycle, waiting up to [`LOCK_WAIT`].
+pub fn lock(config_dir: &Path) -> Result<KeystoreLock, KeystoreError> {
+    lock_with_timeout(config_dir, LOCK_WAIT)
+}
+
+/// [`lock`] with an explicit wait limit.
+pub fn lock_with_timeout(config_dir: &Path, wait: Duration) -> Result<KeystoreLock, KeystoreError> {
+    let dir = File::open(config_dir)
+        .map_err(|e| KeystoreError::io("cannot open the config directory", config_dir, e))?;
+    let deadline = Instant::now() + wait;
+    loop {
+        // SAFETY: the descriptor is valid for the lifetime of `dir`; flock only reads it.
+        let rc = unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            return Ok(KeystoreLock { _dir: Some(dir) });
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(code) if code == libc::EWOULDBLOCK => {
+                if Instant::now() >= deadline {
+                    return Err(KeystoreError::Locked {
+                        dir: config_dir.to_path_buf(),
+                        waited_secs: wait.as_secs(),
+                    });
+                }
+                // Short sleeps: a keystore update holds the lock for well under a second.
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::EBADF) => {
+                tracing::warn!(
+                    dir = %config_dir.display(),
+                    "the filesystem does not support locks; concurrent updates by this tool are not serialized"
+                );
+                return Ok(KeystoreLock { _dir: None });
+            }
+            _ => {
+                return Err(KeystoreError::io(
+                    "cannot lock the config directory",
+                    config_dir,
+                    err,
+                ))
+            }
+        }
+    }
+}
