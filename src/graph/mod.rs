@@ -1,1 +1,19 @@
-//! placeholder, replaced by the module's owner
+//! Microsoft Graph: the client (tokens, `client-request-id`, retries bounded by the run's
+//! deadline, paging), the error type with Graph's code/message/request ids, the one table
+//! that classifies errors, and typed models of the few objects the tool touches.
+
+mod api;
+pub mod classify;
+mod client;
+mod endpoints;
+pub mod error;
+pub mod models;
+pub mod odata;
+pub mod retry;
+
+pub use api::ApplicationPatch;
+pub use classify::{classify, ErrorClass};
+pub use client::{GraphClient, Replay};
+pub use endpoints::{parse_duration, EndpointArgs};
+pub use error::{ApiError, GraphError};
+pub use retry::RetryPolicy;

@@ -1,0 +1,302 @@
+//! One table that decides what a Graph error means for the caller: wait and retry
+//! (replication or throttling), treat as success (already exists), or give up.
+//!
+//! Microsoft asks clients to branch on `code` only, but the replication errors share
+//! generic codes (`Request_BadRequest`), so — like terraform and the Azure CLI — some rows
+//! match a message fragment. Every pattern lives here, each with its own test, and comes
+//! from the error section of `docs/provision.md`.
+
+/// What a failed Graph call means for the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// A just-created object is not visible everywhere yet: poll and retry.
+    ReplicationTransient,
+    /// Graph is shedding load (429/503/504): wait `Retry-After` and retry.
+    Throttled,
+    /// The thing we tried to create is already there: read it instead.
+    AlreadyExists,
+    /// Retrying will not help.
+    Permanent,
+}
+
+/// One row of the table. `None` matches anything; `message` is a case-insensitive fragment.
+struct Rule {
+    status: Option<u16>,
+    code: Option<&'static str>,
+    message: Option<&'static str>,
+    class: ErrorClass,
+}
+
+const fn rule(
+    status: Option<u16>,
+    code: Option<&'static str>,
+    message: Option<&'static str>,
+    class: ErrorClass,
+) -> Rule {
+    Rule {
+        status,
+        code,
+        message,
+        class,
+    }
+}
+
+use ErrorClass::*;
+
+/// First matching row wins, so specific rows come before the generic ones for the same status.
+const RULES: &[Rule] = &[
+    // Throttling and temporary unavailability (Graph throttling guidance, SDK retry handler).
+    rule(Some(429), None, None, Throttled),
+    rule(Some(503), None, None, Throttled),
+    rule(Some(504), None, None, Throttled),
+    // Duplicate app-role assignment: Graph answers 400, the assignment exists.
+    rule(
+        Some(400),
+        None,
+        Some("permission being assigned already exists on the object"),
+        AlreadyExists,
+    ),
+    // A second service principal for the same appId.
+    rule(
+        Some(409),
+        Some("Request_MultipleObjectsWithSameKeyValue"),
+        None,
+        AlreadyExists,
+    ),
+    // A just-created object read by id, used as a reference, or patched.
+    rule(
+        Some(404),
+        Some("Request_ResourceNotFound"),
+        None,
+        ReplicationTransient,
+    ),
+    // App-role assignment naming a just-created service principal.
+    rule(
+        Some(400),
+        None,
+        Some("not a valid reference update"),
+        ReplicationTransient,
+    ),
+    // Service principal for a just-created application ("NoBackingApplicationObject").
+    rule(
+        Some(400),
+        None,
+        Some("does not reference a valid application object"),
+        ReplicationTransient,
+    ),
+    // Same, when the caller holds Application.ReadWrite.OwnedBy (a misleading 403).
+    rule(
+        Some(403),
+        Some("Authorization_RequestDenied"),
+        Some("backing application of the service principal being created must in the local tenant"),
+        ReplicationTransient,
+    ),
+    // PATCH on a just-created application can answer 409 "as per the service design".
+    rule(Some(409), None, None, ReplicationTransient),
+    // Everything below is final.
+    rule(
+        Some(403),
+        Some("Authorization_RequestDenied"),
+        None,
+        Permanent,
+    ),
+    rule(
+        Some(400),
+        Some("CredentialInvalidLifetimeAsPerAppPolicy"),
+        None,
+        Permanent,
+    ),
+    rule(
+        Some(401),
+        Some("InvalidAuthenticationToken"),
+        None,
+        Permanent,
+    ),
+];
+
+/// Classify a Graph error response by HTTP status, error `code` and `message`.
+pub fn classify(status: u16, code: &str, message: &str) -> ErrorClass {
+    let message = message.to_ascii_lowercase();
+    RULES
+        .iter()
+        .find(|r| {
+            r.status.is_none_or(|s| s == status)
+                && r.code.is_none_or(|c| c.eq_ignore_ascii_case(code))
+                && r.message.is_none_or(|m| message.contains(m))
+        })
+        .map(|r| r.class)
+        .unwrap_or(Permanent)
+}
+
+/// A 400 from `addPassword` that a tenant app-management policy caused: every such code
+/// starts with `Credential` (`CredentialInvalidLifetimeAsPerAppPolicy`,
+/// `CredentialTypeNotAllowedAsPerAppPolicy`, …).
+pub fn is_credential_policy_rejection(status: u16, code: &str) -> bool {
+    status == 400 && code.starts_with("Credential")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn too_many_requests_is_throttled() {
+        assert_eq!(
+            classify(429, "TooManyRequests", "Please retry again later."),
+            Throttled
+        );
+    }
+
+    #[test]
+    fn service_unavailable_is_throttled() {
+        assert_eq!(
+            classify(
+                503,
+                "serviceNotAvailable",
+                "The service is temporarily unavailable."
+            ),
+            Throttled
+        );
+    }
+
+    #[test]
+    fn gateway_timeout_is_throttled() {
+        assert_eq!(classify(504, "", ""), Throttled);
+    }
+
+    #[test]
+    fn resource_not_found_on_a_new_object_is_replication() {
+        assert_eq!(
+            classify(
+                404,
+                "Request_ResourceNotFound",
+                "Resource 'cec88ac3-9136-4db0-9415-6f67f8d7030f' does not exist or one of its queried reference-property objects are not present."
+            ),
+            ReplicationTransient
+        );
+    }
+
+    #[test]
+    fn not_a_valid_reference_update_is_replication() {
+        assert_eq!(
+            classify(400, "Request_BadRequest", "Not a valid reference update."),
+            ReplicationTransient
+        );
+    }
+
+    #[test]
+    fn service_principal_without_backing_application_is_replication() {
+        assert_eq!(
+            classify(
+                400,
+                "Request_BadRequest",
+                "The appId 'a3177365-66d9-447e-a2c8-5ee485ce87d7' of the service principal does not reference a valid application object."
+            ),
+            ReplicationTransient
+        );
+    }
+
+    #[test]
+    fn owned_by_backing_application_403_is_replication() {
+        assert_eq!(
+            classify(
+                403,
+                "Authorization_RequestDenied",
+                "When using this permission, the backing application of the service principal being created must in the local tenant"
+            ),
+            ReplicationTransient
+        );
+    }
+
+    #[test]
+    fn conflict_on_patch_of_a_new_application_is_replication() {
+        assert_eq!(
+            classify(409, "Request_Conflict", "Conflict"),
+            ReplicationTransient
+        );
+    }
+
+    #[test]
+    fn duplicate_service_principal_already_exists() {
+        assert_eq!(
+            classify(
+                409,
+                "Request_MultipleObjectsWithSameKeyValue",
+                "The service principal cannot be created, updated, or restored because the service principal name 8e85 is already in use."
+            ),
+            AlreadyExists
+        );
+    }
+
+    #[test]
+    fn duplicate_app_role_assignment_already_exists() {
+        assert_eq!(
+            classify(
+                400,
+                "Request_BadRequest",
+                "Permission being assigned already exists on the object."
+            ),
+            AlreadyExists
+        );
+    }
+
+    #[test]
+    fn insufficient_privileges_is_permanent() {
+        assert_eq!(
+            classify(
+                403,
+                "Authorization_RequestDenied",
+                "Insufficient privileges to complete the operation."
+            ),
+            Permanent
+        );
+    }
+
+    #[test]
+    fn secret_lifetime_policy_is_permanent_and_a_policy_rejection() {
+        let (code, msg) = (
+            "CredentialInvalidLifetimeAsPerAppPolicy",
+            "Credential lifetime exceeds the max value allowed as per assigned policy 'x'.",
+        );
+        assert_eq!(classify(400, code, msg), Permanent);
+        assert!(is_credential_policy_rejection(400, code));
+        assert!(is_credential_policy_rejection(
+            400,
+            "CredentialTypeNotAllowedAsPerAppPolicy"
+        ));
+        assert!(!is_credential_policy_rejection(400, "Request_BadRequest"));
+    }
+
+    #[test]
+    fn invalid_authentication_token_is_permanent() {
+        assert_eq!(
+            classify(
+                401,
+                "InvalidAuthenticationToken",
+                "Access token has expired or is not yet valid."
+            ),
+            Permanent
+        );
+    }
+
+    #[test]
+    fn other_bad_requests_are_permanent() {
+        assert_eq!(
+            classify(
+                400,
+                "Request_BadRequest",
+                "Invalid value specified for property 'tags'."
+            ),
+            Permanent
+        );
+        assert_eq!(classify(500, "UnknownError", ""), Permanent);
+    }
+
+    #[test]
+    fn message_match_ignores_case() {
+        assert_eq!(
+            classify(400, "Request_BadRequest", "NOT A VALID REFERENCE UPDATE."),
+            ReplicationTransient
+        );
+    }
+}

@@ -1,0 +1,221 @@
+//! Admin consent for application permissions: one app-role assignment per permission,
+//! from the application's service principal to Microsoft Graph's. Only missing ones are
+//! created; "already exists" counts as granted; a caller who may not grant gets the exact
+//! instructions for an administrator instead of a failure.
+
+use std::collections::HashSet;
+
+use super::error::ProvisionError;
+use super::flow::Flow;
+use super::options::ConsentMode;
+use super::permissions::GraphPermission;
+use super::record::{ChangeKind, ConsentOutcome};
+use super::wait::while_replicating;
+use crate::cloud::Endpoints;
+use crate::graph::models::ServicePrincipal;
+use crate::graph::ErrorClass;
+
+/// What the consent step found and did.
+pub(crate) struct ConsentState {
+    pub outcome: ConsentOutcome,
+    pub granted: Vec<String>,
+    pub missing: Vec<String>,
+}
+
+/// How an administrator grants the consent the caller could not: the portal path and the
+/// admin-consent URL on the cloud's login host.
+pub fn admin_consent_instructions(tenant_id: &str, app_id: &str, endpoints: &Endpoints) -> String {
+    instructions(tenant_id, app_id, &endpoints.access_token_host)
+}
+
+fn instructions(tenant_id: &str, app_id: &str, login_host: &str) -> String {
+    format!(
+        "An administrator (Privileged Role Administrator or Global Administrator) must grant admin consent for the application with client ID {app_id}:\n\
+         \x20 - in the Microsoft Entra admin center: Entra ID → Enterprise applications → (the application) → Permissions → Grant admin consent for the tenant\n\
+         \x20   (or: Entra ID → App registrations → (the application) → API permissions → Grant admin consent)\n\
+         \x20 - or open: {}/{tenant_id}/adminconsent?client_id={app_id}\n\
+         Then run this command again to confirm the permissions are granted.",
+        login_host.trim_end_matches('/')
+    )
+}
+
+const CONSENT_NEEDS_READ: &str = "Application.Read.All";
+
+impl Flow<'_> {
+    /// Grant the missing permissions (or, with `--no-consent` or in a dry run, report
+    /// them). `sp` is `None` only in a dry run that would create the service principal.
+    pub(crate) async fn consent(
+        &mut self,
+        sp: Option<&ServicePrincipal>,
+        graph_sp_id: Option<&str>,
+        permissions: Option<&[GraphPermission]>,
+        tenant_id: &str,
+        app_id: &str,
+    ) -> Result<ConsentState, ProvisionError> {
+        let all: Vec<String> = self
+            .opts
+            .permissions
+            .role_values()
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        let (Some(sp), Some(graph_sp_id), Some(permissions)) = (sp, graph_sp_id, permissions)
+        else {
+            // Dry run with nothing to read yet: everything would be granted.
+            return Ok(self.nothing_granted_yet(all));
+        };
+        let granted_ids = self.granted_role_ids(&sp.id, graph_sp_id).await?;
+        let mut granted: Vec<String> = Vec::new();
+        let mut missing: Vec<&GraphPermission> = Vec::new();
+        for p in permissions {
+            if granted_ids.contains(&p.id.to_ascii_lowercase()) {
+                granted.push(p.value.clone());
+            } else {
+                missing.push(p);
+            }
+        }
+        if missing.is_empty() {
+            return Ok(ConsentState {
+                outcome: ConsentOutcome::AlreadyGranted,
+                granted,
+                missing: Vec::new(),
+            });
+        }
+        let missing_values = |m: &[&GraphPermission]| m.iter().map(|p| p.value.clone()).collect();
+        if self.opts.consent == ConsentMode::Skip {
+            return Ok(ConsentState {
+                outcome: ConsentOutcome::Skipped,
+                granted,
+                missing: missing_values(&missing),
+            });
+        }
+        if self.opts.dry_run {
+            for p in &missing {
+                self.change(
+                    ChangeKind::GrantPermission,
+                    format!("grant admin consent for {}", p.value),
+                );
+            }
+            return Ok(ConsentState {
+                outcome: ConsentOutcome::Planned,
+                granted,
+                missing: missing_values(&missing),
+            });
+        }
+        let graph = self.graph;
+        let mut still_missing: Vec<&GraphPermission> = Vec::new();
+        let mut forbidden = false;
+        for p in missing {
+            if forbidden {
+                still_missing.push(p);
+                continue;
+            }
+            let result =
+                while_replicating(graph, self.progress, &format!("grant {}", p.value), || {
+                    graph.create_app_role_assignment(graph_sp_id, &sp.id, &p.id)
+                })
+                .await;
+            match result {
+                Ok(_) => {
+                    self.change(
+                        ChangeKind::GrantPermission,
+                        format!("grant admin consent for {}", p.value),
+                    );
+                    granted.push(p.value.clone());
+                }
+                Err(ProvisionError::Graph(e)) if e.class() == ErrorClass::AlreadyExists => {
+                    granted.push(p.value.clone());
+                }
+                Err(ProvisionError::Graph(e)) if e.api().is_some_and(|a| a.status == 403) => {
+                    tracing::info!("the caller may not grant admin consent: {e}");
+                    forbidden = true;
+                    still_missing.push(p);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let outcome = if forbidden {
+            ConsentOutcome::Forbidden {
+                instructions: instructions(tenant_id, app_id, &self.opts.access_token_host),
+            }
+        } else {
+            ConsentOutcome::Granted
+        };
+        Ok(ConsentState {
+            outcome,
+            granted,
+            missing: missing_values(&still_missing),
+        })
+    }
+
+    fn nothing_granted_yet(&mut self, all: Vec<String>) -> ConsentState {
+        let outcome = match self.opts.consent {
+            ConsentMode::Skip => ConsentOutcome::Skipped,
+            ConsentMode::Grant => {
+                for v in &all {
+                    self.change(
+                        ChangeKind::GrantPermission,
+                        format!("grant admin consent for {v}"),
+                    );
+                }
+                ConsentOutcome::Planned
+            }
+        };
+        ConsentState {
+            outcome,
+            granted: Vec::new(),
+            missing: all,
+        }
+    }
+
+    /// App role ids (lower-case) already granted to `sp_id` on Microsoft Graph. A caller
+    /// who may not read assignments gets an empty set: creating then answers "already
+    /// exists" for the granted ones, which counts as success.
+    async fn granted_role_ids(
+        &self,
+        sp_id: &str,
+        graph_sp_id: &str,
+    ) -> Result<HashSet<String>, ProvisionError> {
+        let graph = self.graph;
+        let listed = while_replicating(graph, self.progress, "read granted permissions", || {
+            graph.list_app_role_assignments(sp_id)
+        })
+        .await;
+        match listed {
+            Ok(assignments) => Ok(assignments
+                .into_iter()
+                .filter(|a| a.resource_id.eq_ignore_ascii_case(graph_sp_id))
+                .map(|a| a.app_role_id.to_ascii_lowercase())
+                .collect()),
+            Err(ProvisionError::Graph(e)) if e.api().is_some_and(|a| a.status == 403) => {
+                tracing::info!(
+                    "cannot read granted permissions (needs {CONSENT_NEEDS_READ}); assuming none: {e}"
+                );
+                Ok(HashSet::new())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::Cloud;
+
+    #[test]
+    fn instructions_name_the_portal_path_and_the_cloud_url() {
+        let text = admin_consent_instructions("tenant-1", "app-1", &Cloud::Usgov.endpoints());
+        assert!(text.contains("Enterprise applications"), "{text}");
+        assert!(text.contains("Grant admin consent"), "{text}");
+        assert!(
+            text.contains("https://login.microsoftonline.us/tenant-1/adminconsent?client_id=app-1"),
+            "{text}"
+        );
+        let text = instructions("t", "a", "http://127.0.0.1:9/");
+        assert!(
+            text.contains("http://127.0.0.1:9/t/adminconsent?client_id=a"),
+            "{text}"
+        );
+    }
+}

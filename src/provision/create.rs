@@ -1,0 +1,273 @@
+//! Creating the application the way the portal does (instantiating the non-gallery
+//! template: application + service principal), marking it, and making sure it has a
+//! service principal — each step waiting out replication of what the previous one made.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use super::error::ProvisionError;
+use super::flow::Flow;
+use super::options::APP_NOTES;
+use super::record::ChangeKind;
+use super::wait::{until_consistent, while_replicating};
+use crate::graph::models::{Application, ServicePrincipal};
+use crate::graph::{ApplicationPatch, ErrorClass, GraphError};
+
+const CREATE_NEEDS: &str = "Application.ReadWrite.All (or Application.ReadWrite.OwnedBy)";
+
+impl Flow<'_> {
+    /// Instantiate the non-gallery template, then wait until both new objects read back
+    /// consistently. If the connection breaks after the request was sent, Graph may have
+    /// created the pair anyway: look for it by name before trying again, so a flaky
+    /// network does not leave duplicates behind.
+    pub(crate) async fn create_application(
+        &mut self,
+    ) -> Result<(Application, ServicePrincipal), ProvisionError> {
+        let (graph, opts) = (self.graph, self.opts);
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        let pair = loop {
+            match graph
+                .instantiate_template(&opts.template_id, &opts.app_name)
+                .await
+            {
+                Ok(pair) => break pair,
+                Err(GraphError::Transport {
+                    maybe_applied: true,
+                    ..
+                }) => {
+                    self.progress.step(
+                        "The connection broke while creating the application; checking whether it was created",
+                    );
+                    if let Some(app) = self.look_for_lost_application().await? {
+                        self.change(
+                            ChangeKind::CreateApplication,
+                            format!(
+                                "create the application '{}' (client ID {})",
+                                opts.app_name, app.app_id
+                            ),
+                        );
+                        let app = self.wait_for_application(&app.id).await?;
+                        let sp = self.find_or_create_sp(&app, true).await?;
+                        return Ok((app, sp));
+                    }
+                    let pause = graph.retry_policy().backoff(attempt);
+                    attempt = attempt.saturating_add(1);
+                    if Instant::now() + pause > graph.deadline() {
+                        return Err(ProvisionError::ReplicationTimeout {
+                            what: "creating the application".to_string(),
+                            waited: started.elapsed(),
+                            last: None,
+                        });
+                    }
+                    tokio::time::sleep(pause).await;
+                }
+                Err(e) => {
+                    return Err(ProvisionError::from_write(
+                        e,
+                        "create the application",
+                        CREATE_NEEDS,
+                    ))
+                }
+            }
+        };
+        self.change(
+            ChangeKind::CreateApplication,
+            format!(
+                "create the application '{}' (client ID {}) and its service principal",
+                opts.app_name, pair.application.app_id
+            ),
+        );
+        let app = self.wait_for_application(&pair.application.id).await?;
+        let sp_id = pair.service_principal.id.clone();
+        let sp = until_consistent(graph, self.progress, "the new service principal", || {
+            graph.get_service_principal(&sp_id)
+        })
+        .await?;
+        Ok((app, sp))
+    }
+
+    async fn wait_for_application(&self, id: &str) -> Result<Application, ProvisionError> {
+        let graph = self.graph;
+        until_consistent(graph, self.progress, "the new application", || {
+            graph.get_application(id)
+        })
+        .await
+    }
+
+    /// After a broken create: a few reads by display name. The flow only creates when no
+    /// application had that name, so one that appears now is the one we made.
+    async fn look_for_lost_application(&self) -> Result<Option<Application>, ProvisionError> {
+        let (graph, policy) = (self.graph, self.graph.retry_policy());
+        for _ in 0..policy.consistent_reads.max(1) {
+            let mut found = graph
+                .find_applications_by_display_name(&self.opts.app_name)
+                .await?;
+            match found.len() {
+                0 => tokio::time::sleep(policy.consistent_read_interval).await,
+                1 => return Ok(found.pop()),
+                _ => {
+                    return Err(ProvisionError::Ambiguous {
+                        how: format!("the display name '{}'", self.opts.app_name),
+                        app_ids: found.into_iter().map(|a| a.app_id).collect(),
+                    })
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Put the marker tag on the application (keeping its other tags), and the notes on an
+    /// application this run created or that has none.
+    pub(crate) async fn ensure_marker(
+        &mut self,
+        mut app: Application,
+        created: bool,
+    ) -> Result<Application, ProvisionError> {
+        let graph = self.graph;
+        let tag = self.opts.marker_tag.clone();
+        let has_tag = app.tags.iter().any(|t| t == &tag);
+        let blank_notes = app.notes.as_deref().is_none_or(|n| n.trim().is_empty());
+        if has_tag && !(created && blank_notes) {
+            return Ok(app);
+        }
+        let mut tags = app.tags.clone();
+        if !has_tag {
+            tags.push(tag.clone());
+        }
+        let patch = ApplicationPatch {
+            tags: Some(tags.clone()),
+            notes: blank_notes.then(|| APP_NOTES.to_string()),
+            ..ApplicationPatch::default()
+        };
+        if !self.opts.dry_run {
+            let id = app.id.clone();
+            while_replicating(graph, self.progress, "tag the application", || {
+                graph.update_application(&id, &patch)
+            })
+            .await
+            .map_err(|e| write_error(e, "tag the application", CREATE_NEEDS))?;
+        }
+        self.change(
+            ChangeKind::TagApplication,
+            format!("tag the application '{tag}'"),
+        );
+        app.tags = tags;
+        if let Some(notes) = patch.notes {
+            app.notes = Some(notes);
+        }
+        Ok(app)
+    }
+
+    /// The application's service principal: the one just created with it, the existing
+    /// one, or a new one (an app registration made elsewhere may have none). `None` only
+    /// in a dry run that would create it.
+    pub(crate) async fn ensure_service_principal(
+        &mut self,
+        app: &Application,
+        known: Option<ServicePrincipal>,
+        app_is_new: bool,
+    ) -> Result<Option<ServicePrincipal>, ProvisionError> {
+        if let Some(sp) = known {
+            return Ok(Some(sp));
+        }
+        if self.opts.dry_run {
+            if let Some(sp) = self
+                .graph
+                .find_service_principal_by_app_id(&app.app_id)
+                .await?
+            {
+                return Ok(Some(sp));
+            }
+            self.change(
+                ChangeKind::CreateServicePrincipal,
+                format!("create the service principal for client ID {}", app.app_id),
+            );
+            return Ok(None);
+        }
+        self.find_or_create_sp(app, app_is_new).await.map(Some)
+    }
+
+    /// Find the application's service principal, or create it and wait until it reads back.
+    async fn find_or_create_sp(
+        &mut self,
+        app: &Application,
+        app_is_new: bool,
+    ) -> Result<ServicePrincipal, ProvisionError> {
+        let graph = self.graph;
+        let app_id = app.app_id.clone();
+        let existing = if app_is_new {
+            // A new application's service principal may not be listed everywhere yet.
+            self.find_sp_for_a_while(&app_id).await?
+        } else {
+            graph.find_service_principal_by_app_id(&app_id).await?
+        };
+        if let Some(sp) = existing {
+            return Ok(sp);
+        }
+        let created =
+            while_replicating(graph, self.progress, "create the service principal", || {
+                graph.create_service_principal(&app_id)
+            })
+            .await;
+        let sp = match created {
+            Ok(sp) => {
+                self.change(
+                    ChangeKind::CreateServicePrincipal,
+                    format!("create the service principal for client ID {app_id}"),
+                );
+                sp
+            }
+            // Someone (or an earlier, interrupted request) made it meanwhile.
+            Err(ProvisionError::Graph(e)) if e.class() == ErrorClass::AlreadyExists => {
+                return match self.find_sp_for_a_while(&app_id).await? {
+                    Some(sp) => Ok(sp),
+                    None => Err(ProvisionError::Graph(e)),
+                };
+            }
+            Err(e) => return Err(write_error(e, "create the service principal", CREATE_NEEDS)),
+        };
+        let sp_id = sp.id.clone();
+        until_consistent(graph, self.progress, "the new service principal", || {
+            graph.get_service_principal(&sp_id)
+        })
+        .await
+    }
+
+    /// Look up the service principal by appId a few times (replication), `None` if it
+    /// never shows.
+    async fn find_sp_for_a_while(
+        &self,
+        app_id: &str,
+    ) -> Result<Option<ServicePrincipal>, ProvisionError> {
+        let (graph, policy) = (self.graph, self.graph.retry_policy());
+        for round in 0..policy.consistent_reads.max(1) {
+            match graph.find_service_principal_by_app_id(app_id).await {
+                Ok(Some(sp)) => return Ok(Some(sp)),
+                Ok(None) => {}
+                Err(e) if e.class() == ErrorClass::ReplicationTransient => {}
+                Err(e) => return Err(e.into()),
+            }
+            if round + 1 < policy.consistent_reads {
+                tokio::time::sleep(policy.backoff(round)).await;
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// A write failed: name the permission on a 403, pass anything else through.
+pub(crate) fn write_error(e: ProvisionError, action: &str, needs: &str) -> ProvisionError {
+    match e {
+        ProvisionError::Graph(g) => ProvisionError::from_write(g, action, needs),
+        other => other,
+    }
+}
+
+/// Ids already present, to tell new objects from old ones.
+pub(crate) fn key_ids(app: &Application) -> HashSet<String> {
+    app.password_credentials
+        .iter()
+        .map(|c| c.key_id.clone())
+        .collect()
+}

@@ -1,0 +1,169 @@
+//! Client secrets: adding one (only when asked; Graph shows its value once), reading a
+//! tenant policy's refusal, and removing secrets by keyId for rotation.
+
+use std::time::Instant;
+
+use chrono::{Duration as Days, Utc};
+
+use super::create::{key_ids, write_error};
+use super::error::{limit_days_from_message, ProvisionError};
+use super::flow::Flow;
+use super::options::AddSecret;
+use super::record::{ChangeKind, NewSecret};
+use super::wait::while_replicating;
+use crate::graph::classify::is_credential_policy_rejection;
+use crate::graph::models::Application;
+use crate::graph::{GraphClient, GraphError};
+
+const SECRET_NEEDS: &str =
+    "Application.ReadWrite.All (or Application.ReadWrite.OwnedBy as an owner of the application)";
+
+impl Flow<'_> {
+    /// Add a client secret if `opts.add_secret` says so for this application.
+    pub(crate) async fn secret(
+        &mut self,
+        app: &Application,
+    ) -> Result<Option<NewSecret>, ProvisionError> {
+        let opts = self.opts;
+        let wanted = match opts.add_secret {
+            AddSecret::Never => false,
+            AddSecret::Always => true,
+            AddSecret::IfNone => app.password_credentials.is_empty(),
+        };
+        if !wanted {
+            if opts.add_secret == AddSecret::IfNone {
+                self.progress.step(&format!(
+                    "No client secret added: the application already has {} (pass --new-secret to add one)",
+                    match app.password_credentials.len() {
+                        1 => "one".to_string(),
+                        n => n.to_string(),
+                    }
+                ));
+            }
+            return Ok(None);
+        }
+        let detail = format!(
+            "add a client secret '{}' valid for {} days",
+            opts.secret_display_name, opts.secret_lifetime_days
+        );
+        if opts.dry_run {
+            self.change(ChangeKind::AddSecret, detail);
+            return Ok(None);
+        }
+        let added = self.add_password(app).await?;
+        self.change(
+            ChangeKind::AddSecret,
+            format!("{detail} (keyId {})", added.key_id),
+        );
+        Ok(Some(added))
+    }
+
+    /// `addPassword`, retried through replication. If the connection breaks after the
+    /// request went out, a secret may have been added whose value we never saw: remove
+    /// such orphans (same display name, keyId not there before) and try again.
+    async fn add_password(&mut self, app: &Application) -> Result<NewSecret, ProvisionError> {
+        let (graph, opts) = (self.graph, self.opts);
+        let end = Utc::now() + Days::days(i64::from(opts.secret_lifetime_days));
+        let known = key_ids(app);
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            let result = while_replicating(graph, self.progress, "add a client secret", || {
+                graph.add_password(&app.id, &opts.secret_display_name, end)
+            })
+            .await;
+            match result {
+                Ok(p) => {
+                    return Ok(NewSecret {
+                        key_id: p.key_id,
+                        display_name: p.display_name,
+                        end_date_time: p.end_date_time,
+                        value: p.secret_text,
+                    })
+                }
+                Err(ProvisionError::Graph(GraphError::Api(api)))
+                    if is_credential_policy_rejection(api.status, &api.code) =>
+                {
+                    return Err(ProvisionError::SecretPolicy {
+                        days: opts.secret_lifetime_days,
+                        limit_days: limit_days_from_message(&api.message),
+                        graph: api,
+                    })
+                }
+                Err(ProvisionError::Graph(GraphError::Transport {
+                    maybe_applied: true,
+                    ..
+                })) => {
+                    self.remove_orphan_secrets(app, &known).await?;
+                    let pause = graph.retry_policy().backoff(attempt);
+                    attempt = attempt.saturating_add(1);
+                    if Instant::now() + pause > graph.deadline() {
+                        return Err(ProvisionError::ReplicationTimeout {
+                            what: "adding the client secret".to_string(),
+                            waited: started.elapsed(),
+                            last: None,
+                        });
+                    }
+                    tokio::time::sleep(pause).await;
+                }
+                Err(e) => return Err(write_error(e, "add a client secret", SECRET_NEEDS)),
+            }
+        }
+    }
+
+    async fn remove_orphan_secrets(
+        &mut self,
+        app: &Application,
+        known: &std::collections::HashSet<String>,
+    ) -> Result<(), ProvisionError> {
+        let graph = self.graph;
+        let current = while_replicating(graph, self.progress, "read the application", || {
+            graph.get_application(&app.id)
+        })
+        .await?;
+        let orphans: Vec<String> = current
+            .password_credentials
+            .iter()
+            .filter(|c| {
+                !known.contains(&c.key_id)
+                    && c.display_name.as_deref() == Some(self.opts.secret_display_name.as_str())
+            })
+            .map(|c| c.key_id.clone())
+            .collect();
+        for key_id in remove_passwords(graph, &app.id, &orphans).await? {
+            self.change(
+                ChangeKind::RemoveOrphanSecret,
+                format!("remove the client secret {key_id}, added by an interrupted request whose answer was lost"),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Remove the client secrets `key_ids` from the application `app_object_id` (rotation
+/// uses this for the old secrets once the new one works). A secret that is already gone
+/// counts as removed. Returns the keyIds removed.
+pub async fn remove_passwords(
+    graph: &GraphClient,
+    app_object_id: &str,
+    key_ids: &[String],
+) -> Result<Vec<String>, ProvisionError> {
+    let mut removed = Vec::new();
+    for key_id in key_ids {
+        match graph.remove_password(app_object_id, key_id).await {
+            Ok(()) => removed.push(key_id.clone()),
+            Err(e) if e.api().is_some_and(|a| a.status == 404) => {
+                tracing::debug!("client secret {key_id} was already gone: {e}");
+                removed.push(key_id.clone());
+            }
+            Err(e) => {
+                return Err(ProvisionError::from_write(
+                    e,
+                    "remove a client secret",
+                    SECRET_NEEDS,
+                ))
+            }
+        }
+    }
+    Ok(removed)
+}
