@@ -1,8 +1,323 @@
-//! placeholder: replaced by the fake tenant owner
-use super::GlobalOpts;
+//! `msgraph-keystore fake-tenant`: run the simulated Entra ID tenant standalone so a person
+//! can try every command without an Azure account. It writes the admin caller's credentials
+//! to a 0600 env file (the secret itself to a second 0600 file the env file points at, so it
+//! never appears on the terminal), prints the commands to run next, and serves until
+//! Ctrl-C / SIGTERM, then removes both files (the tenant lives in memory: they are useless
+//! once it stops).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{GlobalOpts, Verbosity};
 use crate::exit::{CliError, ExitCode};
+use crate::fake_tenant::{FakeTenant, FakeTenantConfig, Faults};
+use crate::secret::ExposeSecret;
+
 #[derive(Debug, clap::Args)]
-pub struct FakeTenantArgs {}
-pub async fn run(_args: FakeTenantArgs, _g: &GlobalOpts) -> Result<ExitCode, CliError> {
-    Err(CliError::new(ExitCode::Software, "placeholder"))
+#[command(after_help = "\
+Example:
+  msgraph-keystore fake-tenant --listen 127.0.0.1:8080 --replication-reads 2 --throttle-every 5
+  # in another shell:
+  set -a; . ./fake-tenant.env; set +a
+  msgraph-keystore provision --app-name demo --access-token-host http://127.0.0.1:8080 \\
+      --graph-host http://127.0.0.1:8080/v1.0 --secret-file ./demo.secret")]
+pub struct FakeTenantArgs {
+    /// Address to listen on; loopback only (the tenant hands admin credentials to anyone
+    /// who can reach it). Port 0 picks a free port; the actual address is printed.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+
+    /// Tenant id (a GUID); random when not given.
+    #[arg(long, value_name = "GUID")]
+    pub tenant_id: Option<String>,
+
+    /// Where to write the admin caller's AZURE_TENANT_ID / AZURE_CLIENT_ID /
+    /// AZURE_CLIENT_SECRET_FILE (mode 0600). The secret goes to PATH.secret (0600). Existing
+    /// files are never overwritten; both are removed when the fake tenant stops.
+    #[arg(long, value_name = "PATH", default_value = "fake-tenant.env")]
+    pub credentials_file: PathBuf,
+
+    /// Delay added to every response, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub latency_ms: u64,
+
+    /// Every Nth Graph request answers 429 Too Many Requests.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub throttle_every: Option<u32>,
+
+    /// Number of consecutive 429s in each throttling burst.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub throttle_burst: u32,
+
+    /// Every Nth Graph request answers 503 Service Unavailable.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub unavailable_every: Option<u32>,
+
+    /// Retry-After sent with 429/503, in seconds (fractions allowed; 0 leaves the header out).
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+    pub retry_after: f64,
+
+    /// Send Retry-After as an HTTP date instead of a number of seconds.
+    #[arg(long)]
+    pub retry_after_http_date: bool,
+
+    /// Every Nth Graph request: close the connection without answering.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub drop_connection_every: Option<u32>,
+
+    /// With --drop-connection-every: carry the request out first, then drop the answer.
+    #[arg(long, requires = "drop_connection_every")]
+    pub drop_after_processing: bool,
+
+    /// New applications and service principals answer 404 to their first N reads.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub replication_reads: u32,
+
+    /// The first N consent grants naming a new service principal fail with
+    /// "Not a valid reference update.".
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub not_valid_reference: u32,
+
+    /// A new client secret is refused N times by the token endpoint (AADSTS7000215).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub secret_replication_failures: u32,
+
+    /// The caller may not grant admin consent (app-role assignments answer 403).
+    #[arg(long)]
+    pub deny_consent: bool,
+
+    /// Tenant policy: refuse client secrets that live longer than DAYS.
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_secret_lifetime_days: Option<u32>,
+
+    /// Largest page a list returns (small values force @odata.nextLink paging).
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=999))]
+    pub page_size: u32,
+
+    /// Pre-create an application (with its service principal) named NAME. Repeat it, even
+    /// with the same name, to simulate display-name collisions.
+    #[arg(long = "seed-app", value_name = "NAME")]
+    pub seed_apps: Vec<String>,
+}
+
+impl FakeTenantArgs {
+    fn faults(&self) -> Result<Faults, CliError> {
+        if !(self.retry_after.is_finite() && self.retry_after >= 0.0) {
+            return Err(CliError::usage(format!(
+                "--retry-after must be a number of seconds, 0 or more (got {})",
+                self.retry_after
+            )));
+        }
+        Ok(Faults {
+            latency: Duration::from_millis(self.latency_ms),
+            throttle_every: self.throttle_every,
+            throttle_burst: self.throttle_burst,
+            unavailable_every: self.unavailable_every,
+            retry_after_secs: self.retry_after,
+            retry_after_http_date: self.retry_after_http_date,
+            drop_connection_every: self.drop_connection_every,
+            drop_after_processing: self.drop_after_processing,
+            replication_reads: self.replication_reads,
+            not_valid_reference: self.not_valid_reference,
+            secret_replication_failures: self.secret_replication_failures,
+            caller_can_consent: !self.deny_consent,
+            max_secret_lifetime_days: self.max_secret_lifetime_days,
+            page_size: self.page_size as usize,
+        })
+    }
+}
+
+pub async fn run(args: FakeTenantArgs, global: &GlobalOpts) -> Result<ExitCode, CliError> {
+    if !args.listen.ip().is_loopback() {
+        return Err(CliError::usage(format!(
+            "--listen {} is not a loopback address; the fake tenant hands out admin credentials to anyone who can reach it, so it only listens on 127.0.0.1 or [::1]",
+            args.listen
+        )));
+    }
+    if let Some(t) = &args.tenant_id {
+        if uuid::Uuid::parse_str(t).is_err() {
+            return Err(CliError::usage(format!(
+                "--tenant-id `{t}` is not a GUID (e.g. 11111111-2222-3333-4444-555555555555)"
+            )));
+        }
+    }
+    let secret_file = secret_file_for(&args.credentials_file);
+    for path in [&args.credentials_file, &secret_file] {
+        if path.exists() {
+            return Err(CliError::new(
+                ExitCode::IoError,
+                format!(
+                    "{} already exists (left by an earlier run?); remove it or pass --credentials-file PATH",
+                    path.display()
+                ),
+            ));
+        }
+    }
+    let config = FakeTenantConfig {
+        faults: args.faults()?,
+        tenant_id: args.tenant_id.clone(),
+    };
+    let tenant = FakeTenant::start_on(args.listen, config)
+        .await
+        .map_err(|e| {
+            CliError::new(
+                ExitCode::IoError,
+                format!("cannot listen on {}: {e}", args.listen),
+            )
+        })?;
+    for name in &args.seed_apps {
+        tenant.seed_application(name, &[]);
+    }
+
+    let files = match write_credentials(&tenant, &args.credentials_file, &secret_file) {
+        Ok(files) => files,
+        Err(e) => {
+            tenant.shutdown().await;
+            return Err(e);
+        }
+    };
+    print_banner(&tenant, &files, global.verbosity());
+
+    wait_for_stop_signal().await;
+    tenant.shutdown().await;
+    files.remove();
+    if global.verbosity() > Verbosity::Silent {
+        println!("fake tenant stopped; removed {}", files.env.display());
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// `fake-tenant.env` → `fake-tenant.env.secret`.
+fn secret_file_for(env_file: &Path) -> PathBuf {
+    let mut name = env_file.as_os_str().to_owned();
+    name.push(".secret");
+    PathBuf::from(name)
+}
+
+/// The two credential files, as absolute paths (the env file is sourced from anywhere).
+struct CredentialFiles {
+    env: PathBuf,
+    secret: PathBuf,
+}
+
+impl CredentialFiles {
+    fn remove(&self) {
+        for path in [&self.env, &self.secret] {
+            if let Err(e) = std::fs::remove_file(path) {
+                tracing::warn!("could not remove {}: {e}", path.display());
+            }
+        }
+    }
+}
+
+fn write_credentials(
+    tenant: &FakeTenant,
+    env_file: &Path,
+    secret_file: &Path,
+) -> Result<CredentialFiles, CliError> {
+    let absolute = |p: &Path| {
+        std::path::absolute(p).map_err(|e| {
+            CliError::new(
+                ExitCode::IoError,
+                format!("cannot resolve {}: {e}", p.display()),
+            )
+        })
+    };
+    let files = CredentialFiles {
+        env: absolute(env_file)?,
+        secret: absolute(secret_file)?,
+    };
+    let refuse = |path: &Path, e: std::io::Error| {
+        let hint = if e.kind() == std::io::ErrorKind::AlreadyExists {
+            "; remove it or pass --credentials-file PATH"
+        } else {
+            ""
+        };
+        CliError::new(
+            ExitCode::IoError,
+            format!("cannot create {}: {e}{hint}", path.display()),
+        )
+    };
+    let admin = tenant.admin();
+    crate::fsutil::write_new_secret_file(
+        &files.secret,
+        admin.client_secret.expose_secret().as_bytes(),
+    )
+    .map_err(|e| refuse(&files.secret, e))?;
+    let env = format!(
+        "# Admin caller of the msgraph-keystore fake tenant at {host}.\n\
+         # Load with: set -a; . {env}; set +a   (removed when the fake tenant stops)\n\
+         AZURE_TENANT_ID={tenant_id}\n\
+         AZURE_CLIENT_ID={client_id}\n\
+         AZURE_CLIENT_SECRET_FILE={secret}\n",
+        host = tenant.access_token_host(),
+        env = files.env.display(),
+        tenant_id = admin.tenant_id,
+        client_id = admin.client_id,
+        secret = files.secret.display(),
+    );
+    if let Err(e) = crate::fsutil::write_new_secret_file(&files.env, env.as_bytes()) {
+        let _ = std::fs::remove_file(&files.secret);
+        return Err(refuse(&files.env, e));
+    }
+    Ok(files)
+}
+
+fn print_banner(tenant: &FakeTenant, files: &CredentialFiles, verbosity: Verbosity) {
+    let host = tenant.access_token_host();
+    let graph = tenant.graph_host();
+    let mut out = std::io::stdout().lock();
+    // The first line is the contract scripts and tests parse; keep its shape.
+    let _ = writeln!(out, "fake tenant listening on {host}");
+    if verbosity > Verbosity::Silent {
+        let _ = writeln!(
+            out,
+            "\n  tenant id        {tenant}\n  token endpoint   {token}\n  graph            {graph}\n  admin client id  {client}\n  credentials      {env} (secret in {secret}, both mode 0600)\n\
+             \nTry it, in another shell:\n\
+             \n  set -a; . {env}; set +a\
+             \n  msgraph-keystore provision --app-name demo-realm \\\
+             \n      --access-token-host {host} --graph-host {graph} \\\
+             \n      --secret-file ./demo-realm.secret\
+             \n  msgraph-keystore setup --config ./es-config --realm microsoft_graph1 \\\
+             \n      --access-token-host {host} --graph-host {graph}\
+             \n  msgraph-keystore verify --config ./es-config --realm microsoft_graph1\n\
+             \nStop with Ctrl-C.",
+            tenant = tenant.tenant_id(),
+            token = tenant.token_url(),
+            client = tenant.admin().client_id,
+            env = files.env.display(),
+            secret = files.secret.display(),
+        );
+    }
+    let _ = out.flush();
+}
+
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_file_sits_next_to_the_env_file() {
+        assert_eq!(
+            secret_file_for(Path::new("dir/fake-tenant.env")),
+            PathBuf::from("dir/fake-tenant.env.secret")
+        );
+    }
 }
