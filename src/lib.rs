@@ -19,3 +19,4 @@ pub mod keystore;
 pub mod net;
 pub mod provision;
 pub mod secret;
+pub mod setup;

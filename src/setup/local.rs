@@ -1,0 +1,335 @@
+//! The local half of `setup` and `rotate`: one Elasticsearch config directory, its
+//! `elasticsearch.yml` and `elasticsearch.keystore`, what the realm's settings look like there,
+//! and the all-or-none write of several directories.
+//!
+//! Nothing here talks to Azure. The flow is: [`ConfigDir::open`] every directory (locking its
+//! keystore, reading and checking both files), decide the realm's values, [`ConfigDir::plan`]
+//! each directory in memory, then [`commit_all`]: every new file is written and fsynced as a
+//! temp file first, and only when all of them exist are they renamed into place.
+
+use std::path::{Path, PathBuf};
+
+use crate::esconfig::{self, EsYml, RealmYml};
+use crate::exit::{CliError, ExitCode};
+use crate::fsutil::{self, PreparedFile};
+use crate::keystore::{self, FormatVersion, Keystore, KeystoreLock};
+use crate::secret::{ExposeSecret, SecretString};
+
+/// Temp name for a new `elasticsearch.yml`, next to it (the keystore's is
+/// `elasticsearch.keystore.tmp`, chosen by Elasticsearch).
+const YML_TEMP_NAME: &str = "elasticsearch.yml.tmp";
+/// Mode of an `elasticsearch.yml` this tool creates (an existing file keeps its mode):
+/// `rw-rw----`, like the keystore, because it names the tenant and the app.
+const NEW_YML_MODE: u32 = 0o660;
+
+/// One config directory, opened for an update: locked, both files read and checked.
+pub struct ConfigDir {
+    pub dir: PathBuf,
+    /// Held until this value is dropped, so a concurrent `keystore add` cannot slip a write in
+    /// between our read and our rename.
+    _lock: KeystoreLock,
+    pub yml: EsYml,
+    /// The keystore, decrypted; `None` when the directory has none yet.
+    pub keystore: Option<Keystore>,
+}
+
+/// Where a protected keystore's password comes from; called once per protected keystore.
+pub type PasswordSource<'a> = dyn FnMut(&Path) -> Result<SecretString, CliError> + 'a;
+
+impl ConfigDir {
+    /// Lock and read `dir` for realm `realm`. Refuses what Elasticsearch would refuse at start
+    /// (a duplicate or secure setting in the yml) and, unless `move_misplaced` is set, a
+    /// non-secure realm setting sitting in the keystore.
+    pub fn open(
+        dir: &Path,
+        realm: &str,
+        password: &mut PasswordSource<'_>,
+        move_misplaced: bool,
+    ) -> Result<ConfigDir, CliError> {
+        check_is_dir(dir)?;
+        let lock = keystore::lock(dir)?;
+        let yml = EsYml::load(dir)?;
+        yml.check_realm(realm)?;
+        let keystore = match keystore::read_header(dir)? {
+            None => None,
+            Some(header) => {
+                let pw = if header.has_password {
+                    password(dir)?
+                } else {
+                    SecretString::from(String::new())
+                };
+                Some(keystore::load(dir, &pw)?)
+            }
+        };
+        let opened = ConfigDir {
+            dir: dir.to_path_buf(),
+            _lock: lock,
+            yml,
+            keystore,
+        };
+        let misplaced = opened.misplaced_settings(realm);
+        if !misplaced.is_empty() && !move_misplaced {
+            return Err(CliError::new(
+                ExitCode::Config,
+                format!(
+                    "{}: [{}] is a non-secure setting and must be stored inside elasticsearch.yml, but was found inside the Elasticsearch keystore (Elasticsearch refuses to start); run again with --move-misplaced-settings to move it, or remove it with `keystore remove`",
+                    keystore::keystore_path(dir).display(),
+                    misplaced.join("], [")
+                ),
+            ));
+        }
+        Ok(opened)
+    }
+
+    /// The realm's non-secure settings stored in the keystore by mistake.
+    pub fn misplaced_settings(&self, realm: &str) -> Vec<String> {
+        match &self.keystore {
+            None => Vec::new(),
+            Some(ks) => esconfig::non_secure_keys_in(&ks.names(), Some(realm)),
+        }
+    }
+
+    /// What the yml says about the realm.
+    pub fn realm_yml(&self, realm: &str) -> RealmYml {
+        self.yml.realm(realm)
+    }
+
+    /// The realm's client secret from the keystore, if there is one.
+    pub fn client_secret(&self, realm: &str) -> Result<Option<SecretString>, CliError> {
+        match &self.keystore {
+            None => Ok(None),
+            Some(ks) => Ok(ks.get_string(&client_secret_key(realm))?),
+        }
+    }
+
+    /// Work out, in memory, the files this directory needs for the realm to hold `values` and
+    /// `secret`. Nothing is written.
+    pub fn plan(
+        &self,
+        realm: &str,
+        values: &RealmValues,
+        secret: Option<&SecretString>,
+        new_keystore_version: FormatVersion,
+    ) -> Result<DirPlan, CliError> {
+        let mut yml = self.yml.clone();
+        let mut notes = Vec::new();
+        let mut keystore_changes = Vec::new();
+
+        // Settings found in the keystore by mistake move to the yml (the caller has already
+        // refused them unless the user asked for the move).
+        let misplaced = self.misplaced_settings(realm);
+        let mut keystore = self.keystore.clone();
+        let mut moved: Vec<(String, String)> = Vec::new();
+        if let Some(ks) = keystore.as_mut() {
+            for key in &misplaced {
+                let setting = key.rsplit('.').next().unwrap_or(key).to_string();
+                if let Some(value) = ks.get_string(key)? {
+                    moved.push((setting, value.expose_secret().to_string()));
+                }
+                ks.remove(key);
+                keystore_changes.push(format!("remove {key} (moved to elasticsearch.yml)"));
+            }
+        }
+
+        let order = match (values.order, yml.realm(realm).order) {
+            (Some(explicit), _) => explicit,
+            (None, Some(existing)) => existing,
+            (None, None) => yml.next_realm_order(),
+        };
+        let mut settings: Vec<(&str, String)> = vec![
+            ("order", order.to_string()),
+            ("client_id", values.client_id.clone()),
+            ("tenant_id", values.tenant_id.clone()),
+        ];
+        let current = yml.realm(realm);
+        for (name, wanted, present) in [
+            (
+                "access_token_host",
+                &values.access_token_host,
+                &current.access_token_host,
+            ),
+            ("graph_host", &values.graph_host, &current.graph_host),
+        ] {
+            match wanted {
+                Some(v) => settings.push((name, v.clone())),
+                None if present.is_some() => {
+                    // The realm's default is wanted: an explicit other host would contradict it.
+                    yml.remove_realm_setting(realm, name)?;
+                    notes.push(format!("remove {name} (the default is used)"));
+                }
+                None => {}
+            }
+        }
+        for (setting, value) in &moved {
+            if !settings.iter().any(|(s, _)| s == setting) {
+                settings.push((setting.as_str(), value.clone()));
+            }
+        }
+        yml.set_realm_settings(realm, &settings)?;
+        let yml_after = (yml.text() != self.yml.text()).then(|| yml.text().to_string());
+
+        let secret_key = client_secret_key(realm);
+        if let Some(secret) = secret {
+            let ks = match keystore.as_mut() {
+                Some(ks) => ks,
+                None => {
+                    keystore_changes.push(format!(
+                        "create elasticsearch.keystore (format {}, with keystore.seed)",
+                        new_keystore_version.number()
+                    ));
+                    keystore.insert(Keystore::new(new_keystore_version)?)
+                }
+            };
+            let same = match ks.get_string(&secret_key)? {
+                Some(old) => old.expose_secret() == secret.expose_secret(),
+                None => false,
+            };
+            if !same {
+                let verb = if ks.contains(&secret_key) {
+                    "replace"
+                } else {
+                    "add"
+                };
+                ks.set_string(&secret_key, secret.expose_secret())?;
+                keystore_changes.push(format!("{verb} {secret_key}"));
+            }
+            if ks.ensure_seed() {
+                keystore_changes.push("add keystore.seed".to_string());
+            }
+        }
+        let keystore_after = if keystore_changes.is_empty() {
+            None
+        } else {
+            keystore
+        };
+        Ok(DirPlan {
+            dir: self.dir.clone(),
+            yml_path: self.yml.path().to_path_buf(),
+            yml_before: self.yml.text().to_string(),
+            yml_after,
+            keystore_after,
+            keystore_changes,
+            notes,
+        })
+    }
+}
+
+/// The realm's non-secure values as they should end up in `elasticsearch.yml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealmValues {
+    pub client_id: String,
+    pub tenant_id: String,
+    /// `--order`; `None` keeps the realm's current order, or takes one past the highest.
+    pub order: Option<i64>,
+    /// Only when not the realm's default.
+    pub access_token_host: Option<String>,
+    /// Only when not the realm's default.
+    pub graph_host: Option<String>,
+}
+
+/// The keystore setting that holds the realm's client secret.
+pub fn client_secret_key(realm: &str) -> String {
+    esconfig::realm_setting_key(realm, "client_secret")
+}
+
+/// What one directory needs, computed in memory.
+pub struct DirPlan {
+    pub dir: PathBuf,
+    pub yml_path: PathBuf,
+    pub yml_before: String,
+    /// The new yml text, when it changes.
+    pub yml_after: Option<String>,
+    /// The new keystore, when it changes.
+    pub keystore_after: Option<Keystore>,
+    /// Keystore entry names added/replaced/removed, for the summary and `--dry-run`.
+    pub keystore_changes: Vec<String>,
+    /// Other things worth telling the user.
+    pub notes: Vec<String>,
+}
+
+impl DirPlan {
+    pub fn changes_anything(&self) -> bool {
+        self.yml_after.is_some() || self.keystore_after.is_some()
+    }
+
+    /// The yml diff (empty when unchanged), for `--dry-run`.
+    pub fn yml_diff(&self) -> String {
+        match &self.yml_after {
+            None => String::new(),
+            Some(after) => esconfig::unified_diff(
+                &self.yml_path.display().to_string(),
+                &self.yml_before,
+                after,
+            ),
+        }
+    }
+}
+
+/// Write every plan, all or none: each new file is first written and fsynced as a temp file
+/// next to its target; only when every temp file exists is anything renamed. A failure while
+/// preparing leaves every directory untouched (the temp files are removed).
+pub fn commit_all(plans: &[DirPlan]) -> Result<usize, CliError> {
+    let mut prepared: Vec<PreparedFile> = Vec::new();
+    for plan in plans {
+        if let Some(ks) = &plan.keystore_after {
+            prepared.push(keystore::prepare_save(&plan.dir, ks)?);
+        }
+        if let Some(text) = &plan.yml_after {
+            let mode = existing_mode(&plan.yml_path).unwrap_or(NEW_YML_MODE);
+            let file =
+                fsutil::prepare_replace(&plan.yml_path, YML_TEMP_NAME, text.as_bytes(), mode)
+                    .map_err(|e| yml_write_error(&plan.yml_path, e))?;
+            prepared.push(file);
+        }
+    }
+    let count = prepared.len();
+    for file in prepared {
+        let target = file.target().to_path_buf();
+        file.commit().map_err(|e| yml_write_error(&target, e))?;
+    }
+    Ok(count)
+}
+
+fn existing_mode(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o7777)
+}
+
+fn yml_write_error(path: &Path, err: std::io::Error) -> CliError {
+    if let Some(refused) = fsutil::owner_change(&err) {
+        return CliError::new(
+            ExitCode::Config,
+            format!(
+                "{}: replacing it would change its owner (uid {}); run as that user",
+                path.display(),
+                refused.owner_uid
+            ),
+        );
+    }
+    CliError::new(
+        ExitCode::IoError,
+        format!(
+            "cannot write {}: {err}; nothing was changed in any config directory",
+            path.display()
+        ),
+    )
+}
+
+fn check_is_dir(dir: &Path) -> Result<(), CliError> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(CliError::new(
+            ExitCode::Config,
+            format!("{} is not a directory; pass an Elasticsearch config directory with --config", dir.display()),
+        )),
+        Err(e) => Err(CliError::new(
+            ExitCode::Config,
+            format!(
+                "config directory {} cannot be read ({e}); pass an existing Elasticsearch config directory with --config",
+                dir.display()
+            ),
+        )),
+    }
+}

@@ -1,0 +1,397 @@
+//! Where provisioning meets local files: `setup`, `rotate`, `verify` and `status`.
+//!
+//! This is the only module that knows both sides. It asks `provision` for an application and
+//! (when needed) a secret, then writes the realm's secret into each config directory's
+//! keystore and its non-secure settings into `elasticsearch.yml`, all or none, and proves the
+//! result with `verify`.
+
+pub mod local;
+pub mod status;
+pub mod verify;
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::cloud::{Endpoints, DEFAULT_ACCESS_TOKEN_HOST, DEFAULT_GRAPH_HOST};
+use crate::exit::{CliError, ExitCode};
+use crate::graph::GraphClient;
+use crate::keystore::FormatVersion;
+use crate::provision::{self, AddSecret, ConsentOutcome, Progress, ProvisionOptions, Provisioned};
+use crate::secret::{ExposeSecret, SecretString};
+
+pub use local::{client_secret_key, commit_all, ConfigDir, DirPlan, RealmValues};
+pub use verify::{verify, VerifyInput, VerifyReport};
+
+/// What `setup`/`rotate` should do, beyond the provisioning options.
+pub struct SetupOptions {
+    pub realm: String,
+    /// Provisioning options (app name, permissions, lifetime, consent, …). `add_secret` is
+    /// decided here from the local state and `rotate`.
+    pub provision: ProvisionOptions,
+    /// Always add a new secret (`--new-secret`, `rotate`).
+    pub new_secret: bool,
+    /// `--order`.
+    pub order: Option<i64>,
+    /// Format of a keystore this run creates (an existing one keeps its own).
+    pub new_keystore_version: FormatVersion,
+    pub endpoints: Endpoints,
+    pub dry_run: bool,
+    /// Run `verify` after writing.
+    pub verify: bool,
+    pub verify_wait: Duration,
+    pub verify_retry_interval: Duration,
+}
+
+/// One directory's part of the result.
+#[derive(Debug, Serialize)]
+pub struct DirOutcome {
+    pub config_dir: String,
+    pub yml_changed: bool,
+    pub keystore_changes: Vec<String>,
+    pub notes: Vec<String>,
+    /// The yml diff (dry run only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub yml_diff: Option<String>,
+}
+
+/// What a `setup` (or `rotate`) run did.
+#[derive(Debug, Serialize)]
+pub struct SetupOutcome {
+    pub realm: String,
+    pub dry_run: bool,
+    pub provisioned: Provisioned,
+    /// Why a secret was or was not added.
+    pub secret_decision: String,
+    pub config_dirs: Vec<DirOutcome>,
+    /// Files renamed into place.
+    pub files_written: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifyReport>,
+    /// Why verification did not run, when it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify_skipped: Option<String>,
+}
+
+impl SetupOutcome {
+    /// Nothing changed anywhere (Graph or files).
+    pub fn changed_nothing(&self) -> bool {
+        self.provisioned.changes.is_empty()
+            && self.files_written == 0
+            && self
+                .config_dirs
+                .iter()
+                .all(|d| !d.yml_changed && d.keystore_changes.is_empty())
+    }
+
+    /// The process exit code this outcome calls for.
+    pub fn exit_code(&self) -> ExitCode {
+        if matches!(self.provisioned.consent, ConsentOutcome::Forbidden { .. }) {
+            return ExitCode::ConsentRequired;
+        }
+        match &self.verify {
+            Some(report) => report.exit_code(),
+            None => ExitCode::Ok,
+        }
+    }
+}
+
+/// The realm's non-secure values for `endpoints` and a provisioned app.
+pub fn realm_values(
+    client_id: &str,
+    tenant_id: &str,
+    order: Option<i64>,
+    endpoints: &Endpoints,
+) -> RealmValues {
+    let non_default = |value: &str, default: &str| {
+        (value.trim_end_matches('/') != default).then(|| value.trim_end_matches('/').to_string())
+    };
+    RealmValues {
+        client_id: client_id.to_string(),
+        tenant_id: tenant_id.to_string(),
+        order,
+        access_token_host: non_default(&endpoints.access_token_host, DEFAULT_ACCESS_TOKEN_HOST),
+        graph_host: non_default(&endpoints.graph_host, DEFAULT_GRAPH_HOST),
+    }
+}
+
+/// What the config directories already hold for the realm, when they all agree.
+struct ExistingRealm {
+    client_id: Option<String>,
+    tenant_id: Option<String>,
+    /// The secret, when every directory holds the same one.
+    secret: Option<SecretString>,
+    /// Every directory has a secret and a client id.
+    complete: bool,
+}
+
+fn existing_realm(dirs: &[ConfigDir], realm: &str) -> Result<ExistingRealm, CliError> {
+    let mut client_id: Option<String> = None;
+    let mut tenant_id: Option<String> = None;
+    let mut secret: Option<SecretString> = None;
+    let mut complete = !dirs.is_empty();
+    let mut same_secret = true;
+    for dir in dirs {
+        let yml = dir.realm_yml(realm);
+        for (what, found, seen) in [
+            ("client_id", &yml.client_id, &mut client_id),
+            ("tenant_id", &yml.tenant_id, &mut tenant_id),
+        ] {
+            match (found, seen.as_ref()) {
+                (Some(v), Some(prev)) if v != prev => {
+                    return Err(CliError::new(
+                        ExitCode::Config,
+                        format!(
+                            "the config directories disagree on the realm's {what} ({prev} vs {v} in {}); make them agree or set them up separately",
+                            dir.yml.path().display()
+                        ),
+                    ))
+                }
+                (Some(v), None) => *seen = Some(v.clone()),
+                _ => {}
+            }
+        }
+        complete &= yml.client_id.is_some();
+        match dir.client_secret(realm)? {
+            None => complete = false,
+            Some(s) => match &secret {
+                None => secret = Some(s),
+                Some(prev) => same_secret &= prev.expose_secret() == s.expose_secret(),
+            },
+        }
+    }
+    if !same_secret {
+        complete = false;
+        secret = None;
+    }
+    Ok(ExistingRealm {
+        client_id,
+        tenant_id,
+        secret,
+        complete,
+    })
+}
+
+/// Provision the realm's application and write every config directory (all or none), then
+/// verify. `dirs` are already opened (locked, read, checked). With no dirs (the Kubernetes
+/// output) a new secret is always added and nothing local is written; the caller takes the
+/// secret from `provisioned.new_secret`.
+pub async fn run_setup(
+    graph: &GraphClient,
+    http: &reqwest::Client,
+    dirs: &[ConfigDir],
+    opts: &SetupOptions,
+    progress: &dyn Progress,
+) -> Result<(SetupOutcome, Option<SecretString>), CliError> {
+    let existing = existing_realm(dirs, &opts.realm)?;
+    let mut popts = opts.provision.clone();
+    if popts.configured_client_id.is_none() {
+        popts.configured_client_id = existing.client_id.clone();
+        if existing.client_id.is_some() {
+            popts.configured_client_id_source = dirs.first().map(|d| {
+                format!(
+                    "{} ({})",
+                    d.yml.path().display(),
+                    crate::esconfig::realm_setting_key(&opts.realm, "client_id")
+                )
+            });
+        }
+    }
+    popts.dry_run = opts.dry_run;
+
+    // Decide whether a new secret is needed: only when asked, or when the directories do not
+    // hold a working one for this very application.
+    let (add, secret_decision) = decide_secret(http, dirs, &existing, opts).await?;
+    popts.add_secret = if add {
+        AddSecret::Always
+    } else {
+        AddSecret::Never
+    };
+
+    let provisioned = provision::provision(graph, &popts, progress).await?;
+
+    let secret: Option<SecretString> = match &provisioned.new_secret {
+        Some(new) => Some(new.value.clone()),
+        None => existing.secret.clone(),
+    };
+    let client_id = provisioned
+        .app_id
+        .clone()
+        .unwrap_or_else(|| "<client ID of the new application>".to_string());
+    let values = realm_values(
+        &client_id,
+        &provisioned.tenant_id,
+        opts.order,
+        &opts.endpoints,
+    );
+
+    let mut plans = Vec::new();
+    for dir in dirs {
+        // In a dry run that would add a secret there is no value yet: a placeholder shows
+        // the keystore change without inventing a secret.
+        let planned_secret = match (&secret, opts.dry_run && add) {
+            (_, true) => Some(SecretString::from("<new client secret>".to_string())),
+            (Some(s), false) => Some(s.clone()),
+            (None, false) => None,
+        };
+        plans.push(dir.plan(
+            &opts.realm,
+            &values,
+            planned_secret.as_ref(),
+            opts.new_keystore_version,
+        )?);
+    }
+
+    let files_written = if opts.dry_run || dirs.is_empty() {
+        0
+    } else {
+        commit_all(&plans)?
+    };
+    let config_dirs = plans
+        .iter()
+        .map(|p| DirOutcome {
+            config_dir: p.dir.display().to_string(),
+            yml_changed: p.yml_after.is_some(),
+            keystore_changes: p.keystore_changes.clone(),
+            notes: p.notes.clone(),
+            yml_diff: opts.dry_run.then(|| p.yml_diff()),
+        })
+        .collect();
+
+    let (verify, verify_skipped) = if opts.dry_run {
+        (None, Some("dry run".to_string()))
+    } else if !opts.verify {
+        (None, Some("--no-verify".to_string()))
+    } else if !matches!(
+        provisioned.consent,
+        ConsentOutcome::Granted | ConsentOutcome::AlreadyGranted
+    ) {
+        (
+            None,
+            Some("admin consent has not been granted yet; run `verify` once it is".to_string()),
+        )
+    } else {
+        match (&secret, &provisioned.app_id) {
+            (Some(secret), Some(app_id)) => {
+                progress.step("Verifying the realm's credentials as the realm will use them");
+                let report = verify::verify(
+                    http,
+                    &VerifyInput {
+                        access_token_host: &opts.endpoints.access_token_host,
+                        graph_host: &opts.endpoints.graph_host,
+                        tenant_id: &provisioned.tenant_id,
+                        client_id: app_id,
+                        client_secret: secret,
+                        required_roles: opts.provision.permissions.role_values(),
+                        replication_wait: opts.verify_wait,
+                        retry_interval: opts.verify_retry_interval,
+                    },
+                )
+                .await?;
+                (Some(report), None)
+            }
+            _ => (None, Some("no client secret is known locally".to_string())),
+        }
+    };
+
+    let outcome = SetupOutcome {
+        realm: opts.realm.clone(),
+        dry_run: opts.dry_run,
+        secret_decision,
+        config_dirs,
+        files_written,
+        verify,
+        verify_skipped,
+        provisioned,
+    };
+    let new_secret = if dirs.is_empty() { secret } else { None };
+    Ok((outcome, new_secret))
+}
+
+/// Whether this run must add a secret, and why (for the summary).
+async fn decide_secret(
+    http: &reqwest::Client,
+    dirs: &[ConfigDir],
+    existing: &ExistingRealm,
+    opts: &SetupOptions,
+) -> Result<(bool, String), CliError> {
+    if opts.new_secret {
+        return Ok((true, "a new secret was asked for".to_string()));
+    }
+    if dirs.is_empty() {
+        return Ok((
+            true,
+            "the Kubernetes Secret needs the secret's value, which Graph shows only once"
+                .to_string(),
+        ));
+    }
+    let (Some(secret), Some(client_id), true) =
+        (&existing.secret, &existing.client_id, existing.complete)
+    else {
+        return Ok((
+            true,
+            "the config directories do not all hold the realm's client_id and client secret"
+                .to_string(),
+        ));
+    };
+    if let Some(app_id) = &opts.provision.app_id {
+        if app_id != client_id {
+            return Ok((
+                true,
+                format!("--app-id {app_id} differs from the configured client_id {client_id}"),
+            ));
+        }
+    }
+    let Some(tenant_id) = &existing.tenant_id else {
+        return Ok((true, "the realm has no tenant_id configured".to_string()));
+    };
+    if opts.dry_run {
+        return Ok((
+            false,
+            "the configured secret would be checked and kept".to_string(),
+        ));
+    }
+    match crate::auth::client_credentials_token(
+        http,
+        &opts.endpoints.access_token_host,
+        tenant_id,
+        client_id,
+        secret,
+        verify::REALM_SCOPE,
+    )
+    .await
+    {
+        Ok(_) => Ok((
+            false,
+            "the configured client secret works; kept".to_string(),
+        )),
+        Err(e) if e.exit_code() == ExitCode::CredentialsRejected => Ok((
+            true,
+            format!(
+                "the configured client secret is rejected ({}); adding a new one",
+                first_words(&e.to_string())
+            ),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+use crate::exit::UserFacing;
+
+fn first_words(s: &str) -> String {
+    s.chars().take(120).collect()
+}
+
+/// Whether the consent outcome leaves the realm usable.
+pub fn consent_done(consent: &ConsentOutcome) -> bool {
+    matches!(
+        consent,
+        ConsentOutcome::Granted | ConsentOutcome::AlreadyGranted
+    )
+}
+
+/// Make sure a realm name is usable before anything else happens.
+pub fn check_realm_name(realm: &str) -> Result<(), CliError> {
+    crate::esconfig::validate_realm_name(realm)?;
+    Ok(())
+}

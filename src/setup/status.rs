@@ -1,0 +1,314 @@
+//! `status`: what the tenant holds for the realm's application (service principal, granted
+//! permissions, every client secret and its expiry) and whether config directories match it.
+//! Read-only; meant for people and for monitoring (`--fail-under DAYS`).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::exit::CliError;
+use crate::graph::models::PasswordCredential;
+use crate::graph::GraphClient;
+use crate::provision::{self, PermissionSet, ProvisionOptions};
+use crate::secret::{ExposeSecret, SecretString};
+
+/// Secrets expiring sooner than this get a warning.
+pub const WARN_DAYS: i64 = 30;
+
+/// One client secret of the application.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecretStatus {
+    pub key_id: String,
+    pub display_name: Option<String>,
+    /// First characters of the secret, as Graph reports them (never the secret).
+    pub hint: Option<String>,
+    pub end_date_time: Option<DateTime<Utc>>,
+    /// Whole days left (negative when expired).
+    pub days_left: Option<i64>,
+    /// Whether the secret in a config directory's keystore is this one (matched by hint).
+    pub in_use: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+/// One permission of the set and whether it is granted (admin consent given).
+#[derive(Debug, Clone, Serialize)]
+pub struct PermissionStatus {
+    pub permission: String,
+    pub granted: bool,
+}
+
+/// How one config directory compares with the application.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigStatus {
+    pub config_dir: String,
+    pub client_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub has_client_secret: bool,
+    /// Every problem found; empty when the directory matches the application.
+    pub problems: Vec<String>,
+}
+
+/// Local facts `status` compares with the tenant (read by the CLI from a config directory).
+pub struct LocalRealm {
+    pub config_dir: String,
+    pub client_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub display_name: Option<String>,
+    pub app_object_id: String,
+    pub client_id: String,
+    pub tenant_id: Option<String>,
+    pub service_principal_id: Option<String>,
+    pub permissions: Vec<PermissionStatus>,
+    pub secrets: Vec<SecretStatus>,
+    pub config: Vec<ConfigStatus>,
+}
+
+impl StatusReport {
+    /// The fewest days left among the secrets that matter: the ones in use when a config
+    /// directory was given and matched, else the one that lasts longest (the one a rotation
+    /// would keep). `None` when the application has no secret.
+    pub fn relevant_days_left(&self) -> Option<i64> {
+        let in_use: Vec<i64> = self
+            .secrets
+            .iter()
+            .filter(|s| s.in_use)
+            .filter_map(|s| s.days_left)
+            .collect();
+        if !in_use.is_empty() {
+            return in_use.into_iter().min();
+        }
+        self.secrets.iter().filter_map(|s| s.days_left).max()
+    }
+
+    pub fn missing_permissions(&self) -> Vec<&str> {
+        self.permissions
+            .iter()
+            .filter(|p| !p.granted)
+            .map(|p| p.permission.as_str())
+            .collect()
+    }
+}
+
+/// Build the status report. `local` lists the config directories to compare (may be empty).
+pub async fn status(
+    graph: &GraphClient,
+    opts: &ProvisionOptions,
+    permissions: PermissionSet,
+    local: &[LocalRealm],
+    now: DateTime<Utc>,
+) -> Result<StatusReport, CliError> {
+    let Some(found) = provision::find_app(graph, opts).await? else {
+        return Err(CliError::new(
+            crate::exit::ExitCode::Config,
+            format!(
+                "no application named '{}' (nor tagged '{}') exists in the tenant; run `setup` or `provision` first, or pass --app-id",
+                opts.app_name, opts.marker_tag
+            ),
+        ));
+    };
+    let app = found.app;
+    let sp = graph.find_service_principal_by_app_id(&app.app_id).await?;
+
+    let mut permission_status = Vec::new();
+    let granted_ids: Vec<String> = match &sp {
+        Some(sp) => graph
+            .list_app_role_assignments(&sp.id)
+            .await?
+            .into_iter()
+            .map(|a| a.app_role_id)
+            .collect(),
+        None => Vec::new(),
+    };
+    let graph_sp = graph.microsoft_graph_service_principal().await?;
+    for value in permissions.role_values() {
+        let role_id = graph_sp.as_ref().and_then(|g| {
+            g.app_roles
+                .iter()
+                .find(|r| r.value.as_deref() == Some(*value) && r.is_application_permission())
+                .map(|r| r.id.clone())
+        });
+        permission_status.push(PermissionStatus {
+            permission: value.to_string(),
+            granted: role_id.is_some_and(|id| granted_ids.contains(&id)),
+        });
+    }
+
+    let secrets: Vec<SecretStatus> = app
+        .password_credentials
+        .iter()
+        .map(|c| secret_status(c, local, now))
+        .collect();
+
+    let tenant_id = sp
+        .as_ref()
+        .and_then(|s| s.app_owner_organization_id.clone());
+    let config = local
+        .iter()
+        .map(|l| {
+            config_status(
+                l,
+                &app.app_id,
+                tenant_id.as_deref(),
+                &app.password_credentials,
+            )
+        })
+        .collect();
+
+    Ok(StatusReport {
+        display_name: app.display_name.clone(),
+        app_object_id: app.id.clone(),
+        client_id: app.app_id.clone(),
+        tenant_id,
+        service_principal_id: sp.map(|s| s.id),
+        permissions: permission_status,
+        secrets,
+        config,
+    })
+}
+
+fn secret_status(c: &PasswordCredential, local: &[LocalRealm], now: DateTime<Utc>) -> SecretStatus {
+    let days_left = c.end_date_time.map(|end| (end - now).num_days());
+    let warning = match days_left {
+        Some(d) if d < 0 => Some("expired".to_string()),
+        Some(d) if d < WARN_DAYS => Some(format!("expires in {d} day(s): rotate it soon")),
+        _ => None,
+    };
+    SecretStatus {
+        key_id: c.key_id.clone(),
+        display_name: c.display_name.clone(),
+        hint: c.hint.clone(),
+        end_date_time: c.end_date_time,
+        days_left,
+        in_use: local
+            .iter()
+            .any(|l| l.client_secret.as_ref().is_some_and(|s| matches_hint(s, c))),
+        warning,
+    }
+}
+
+/// Graph's `hint` is the first characters of the secret; a keystore secret with the same
+/// prefix is (very likely) that credential. Used for reporting only.
+fn matches_hint(secret: &SecretString, c: &PasswordCredential) -> bool {
+    match c.hint.as_deref() {
+        Some(hint) if !hint.is_empty() => secret.expose_secret().starts_with(hint),
+        _ => false,
+    }
+}
+
+fn config_status(
+    l: &LocalRealm,
+    app_id: &str,
+    tenant_id: Option<&str>,
+    credentials: &[PasswordCredential],
+) -> ConfigStatus {
+    let mut problems = Vec::new();
+    match &l.client_id {
+        None => problems.push("client_id is not set in elasticsearch.yml".to_string()),
+        Some(id) if id != app_id => problems.push(format!(
+            "client_id {id} is not the application's ({app_id})"
+        )),
+        _ => {}
+    }
+    match (&l.tenant_id, tenant_id) {
+        (None, _) => problems.push("tenant_id is not set in elasticsearch.yml".to_string()),
+        (Some(local), Some(remote)) if local != remote => problems.push(format!(
+            "tenant_id {local} is not the application's tenant ({remote})"
+        )),
+        _ => {}
+    }
+    match &l.client_secret {
+        None => problems.push("the keystore holds no client_secret for the realm".to_string()),
+        Some(s) if !credentials.iter().any(|c| matches_hint(s, c)) => problems.push(
+            "the keystore's client_secret matches none of the application's secrets (removed or from another application)".to_string(),
+        ),
+        _ => {}
+    }
+    ConfigStatus {
+        config_dir: l.config_dir.clone(),
+        client_id: l.client_id.clone(),
+        tenant_id: l.tenant_id.clone(),
+        has_client_secret: l.client_secret.is_some(),
+        problems,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cred(key: &str, hint: &str, days: i64, now: DateTime<Utc>) -> PasswordCredential {
+        PasswordCredential {
+            key_id: key.to_string(),
+            display_name: Some(format!("msgraph-keystore x/{key} 2026-01-01")),
+            start_date_time: None,
+            end_date_time: Some(now + chrono::Duration::days(days)),
+            hint: Some(hint.to_string()),
+        }
+    }
+
+    #[test]
+    fn warns_under_thirty_days_and_flags_expired() {
+        let now = Utc::now();
+        let s = secret_status(&cred("a", "abc", 10, now), &[], now);
+        assert!(s.warning.as_deref().unwrap().contains("expires in"));
+        let s = secret_status(&cred("b", "abc", 90, now), &[], now);
+        assert!(s.warning.is_none());
+        let s = secret_status(&cred("c", "abc", -2, now), &[], now);
+        assert_eq!(s.warning.as_deref(), Some("expired"));
+    }
+
+    #[test]
+    fn in_use_secret_is_matched_by_hint() {
+        let now = Utc::now();
+        let local = [LocalRealm {
+            config_dir: "/etc/es".into(),
+            client_id: Some("app".into()),
+            tenant_id: Some("t".into()),
+            client_secret: Some(SecretString::from("xyZ8Q~rest".to_string())),
+        }];
+        assert!(secret_status(&cred("a", "xyZ", 50, now), &local, now).in_use);
+        assert!(!secret_status(&cred("b", "abc", 50, now), &local, now).in_use);
+        let cfg = config_status(&local[0], "app", Some("t"), &[cred("a", "xyZ", 5, now)]);
+        assert!(cfg.problems.is_empty(), "{:?}", cfg.problems);
+        let cfg = config_status(&local[0], "other", Some("t2"), &[]);
+        assert_eq!(cfg.problems.len(), 3, "{:?}", cfg.problems);
+    }
+
+    #[test]
+    fn relevant_days_prefer_the_secret_in_use() {
+        let report = |secrets: Vec<SecretStatus>| StatusReport {
+            display_name: None,
+            app_object_id: "o".into(),
+            client_id: "c".into(),
+            tenant_id: None,
+            service_principal_id: None,
+            permissions: vec![],
+            secrets,
+            config: vec![],
+        };
+        let s = |days: i64, in_use: bool| SecretStatus {
+            key_id: "k".into(),
+            display_name: None,
+            hint: None,
+            end_date_time: None,
+            days_left: Some(days),
+            in_use,
+            warning: None,
+        };
+        assert_eq!(
+            report(vec![s(5, false), s(100, false)]).relevant_days_left(),
+            Some(100)
+        );
+        assert_eq!(
+            report(vec![s(5, true), s(100, false)]).relevant_days_left(),
+            Some(5)
+        );
+        assert_eq!(report(vec![]).relevant_days_left(), None);
+    }
+}
