@@ -357,7 +357,7 @@ fn validate_settings(settings: &[(&str, String)]) -> Result<(), EsConfigError> {
 
 fn apply(text: &str, mut splices: Vec<Splice>) -> String {
     // From the end backwards, so earlier offsets stay valid.
-    splices.sort_by(|a, b| b.range.start.cmp(&a.range.start));
+    splices.sort_by_key(|s| std::cmp::Reverse(s.range.start));
     let mut out = text.to_owned();
     for splice in splices {
         out.replace_range(splice.range, &splice.text);
