@@ -586,6 +586,34 @@ fn values_that_cannot_be_rewritten_safely_are_refused() {
     assert!(refused(list, &ids()).to_string().contains("list"));
     let empty = "xpack.security.authc.realms.microsoft_graph.g1.client_id:\n";
     assert!(refused(empty, &ids()).to_string().contains("no value"));
+    let empty_realm = "xpack.security.authc.realms.microsoft_graph.g1:\nother: 1\n";
+    let err = refused(empty_realm, &ids());
+    assert!(
+        err.to_string()
+            .contains("[xpack.security.authc.realms.microsoft_graph.g1]"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("line 1"), "{err}");
+}
+
+#[test]
+fn an_edit_that_would_change_another_setting_is_caught_before_it_is_kept() {
+    // A block scalar whose last line looks like a comment: inserting after the last "content"
+    // line would cut it out of the value. The read-back check notices and refuses.
+    let tricky = "\
+xpack.security.authc.realms.microsoft_graph.g1:
+  order: 2
+  graph_host: |
+    https://graph.microsoft.us/v1.0
+    # part of the value
+";
+    let err = refused(tricky, &ids());
+    assert_eq!(err.exit_code(), ExitCode::Config);
+    assert!(
+        matches!(err, EsConfigError::EditNotVerified { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("graph_host"), "{err}");
 }
 
 #[test]

@@ -49,6 +49,7 @@ impl EsYml {
         if let Some((_, order)) = settings.iter().find(|(s, _)| *s == "order") {
             self.check_order_free(realm, order)?;
         }
+        self.check_realm_path_free(realm)?;
         let mut splices = Vec::new();
         let mut missing = Vec::new();
         for (setting, value) in settings {
@@ -132,6 +133,27 @@ impl EsYml {
                 other: format!("{}.{}", o.realm_type, o.name),
                 line: o.line,
             }),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuse a value sitting where the realm's settings go (`…microsoft_graph.NAME:` left
+    /// empty, say): settings added below it would give Elasticsearch a key that is both a value
+    /// and a group, and the empty key is already an unknown setting to it.
+    fn check_realm_path_free(&self, realm: &str) -> Result<(), EsConfigError> {
+        let prefix = realm_prefix(realm);
+        let blocking = self.scan.entries.iter().position(|e| {
+            !matches!(e.value, Value::Mapping(_))
+                && (e.key == prefix
+                    || prefix
+                        .strip_prefix(e.key.as_str())
+                        .is_some_and(|rest| rest.starts_with('.')))
+        });
+        match blocking {
+            Some(id) => Err(self.not_editable(
+                id,
+                "it holds a value of its own where the realm's settings belong",
+            )),
             None => Ok(()),
         }
     }
