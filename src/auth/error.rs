@@ -127,15 +127,15 @@ pub enum AuthError {
 
     /// The token endpoint refused the credentials (bad or expired secret, unknown app).
     #[error("the credentials were rejected: {0}; {hint}", hint = .0.credentials_hint())]
-    CredentialsRejected(OAuthFailure),
+    CredentialsRejected(Box<OAuthFailure>),
 
     /// The tenant does not exist (in this cloud).
     #[error("tenant not found: {0}; check the tenant ID (AZURE_TENANT_ID / --tenant-id) and that --cloud / --access-token-host match the tenant's cloud")]
-    TenantNotFound(OAuthFailure),
+    TenantNotFound(Box<OAuthFailure>),
 
     /// The token endpoint refused the request for another reason (bad scope, bad request).
     #[error("the token request was refused: {0}")]
-    Refused(OAuthFailure),
+    Refused(Box<OAuthFailure>),
 
     /// Still throttled (429) or told to come back later (503/504) when the deadline passed.
     #[error("{endpoint} was still answering HTTP {status} (throttled or temporarily unavailable) after {waited_secs} s of retrying; try again in a few minutes")]
@@ -266,6 +266,8 @@ impl UserFacing for AuthError {
 
 /// Turn a refusal from a token endpoint into the error the user sees.
 pub(crate) fn classify(failure: OAuthFailure) -> AuthError {
+    // Boxed: the failure is the largest payload and errors travel through every `Result`.
+    let failure = Box::new(failure);
     if failure.aadsts.is_some_and(|c| TENANT_CODES.contains(&c)) {
         return AuthError::TenantNotFound(failure);
     }
