@@ -542,6 +542,7 @@ xpack.security.authc.realms.microsoft_graph.g1:
     assert!(msg.contains("keystore"), "{msg}");
     assert!(msg.contains("remove line 3"), "{msg}");
     assert!(!msg.contains("hunter2"), "the value is never shown: {msg}");
+    assert!(!format!("{:?}", parse(text)).contains("hunter2"));
 }
 
 #[test]

@@ -11,11 +11,22 @@ use super::{
 
 /// An `elasticsearch.yml` held in memory. Edits change only the text here; writing it to disk
 /// (atomically, next to the keystore) is the caller's job.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EsYml {
     pub(super) path: PathBuf,
     pub(super) text: String,
     pub(super) scan: Scan,
+}
+
+/// Path and size only: a misplaced `client_secret` in the text must not reach a log line.
+impl std::fmt::Debug for EsYml {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EsYml")
+            .field("path", &self.path)
+            .field("bytes", &self.text.len())
+            .field("settings", &self.scan.entries.len())
+            .finish()
+    }
 }
 
 /// The non-secure settings of one `microsoft_graph` realm as the yml holds them.
