@@ -6,10 +6,16 @@ use clap::{ArgAction, Parser, Subcommand};
 
 use crate::exit::{CliError, ExitCode};
 
+pub mod demo_cmd;
+pub mod docs_cmd;
 pub mod fake_tenant_cmd;
 pub mod keystore_cmd;
 pub mod provision_cmd;
+pub mod realm_args;
+pub mod setup_cmd;
+pub mod status_cmd;
 pub mod terminal;
+pub mod verify_cmd;
 
 /// Options every command understands.
 #[derive(Debug, Clone, clap::Args)]
@@ -58,6 +64,16 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run setup, verify and keystore list against a built-in simulated tenant (no Azure account needed).
+    Demo(demo_cmd::DemoArgs),
+    /// Provision the realm's app and write its secret to elasticsearch.keystore and its IDs to elasticsearch.yml.
+    Setup(setup_cmd::SetupArgs),
+    /// Prove the realm's credentials work, as the realm will use them, before restarting a node.
+    Verify(verify_cmd::VerifyArgs),
+    /// Replace the realm's client secret in every config dir, verify it, remove the old one.
+    Rotate(setup_cmd::RotateArgs),
+    /// Show the realm's app, permissions and secret expiry; compare config dirs with it.
+    Status(status_cmd::StatusArgs),
     /// Manage elasticsearch.keystore (a drop-in for bin/elasticsearch-keystore).
     Keystore(keystore_cmd::KeystoreArgs),
     /// Create or update the realm's Entra ID application through Microsoft Graph.
@@ -66,6 +82,10 @@ pub enum Command {
     Deprovision(provision_cmd::DeprovisionArgs),
     /// Run the built-in simulated Entra ID tenant (login + Graph) for trying the tool.
     FakeTenant(fake_tenant_cmd::FakeTenantArgs),
+    /// Print a shell completion script.
+    Completions(docs_cmd::CompletionsArgs),
+    /// Print the man page.
+    Man(docs_cmd::ManArgs),
 }
 
 /// Parse the command line, run the command, print any error, return the exit status.
@@ -100,6 +120,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Provision(args) => block_on(provision_cmd::run_provision(args, &global)),
         Command::Deprovision(args) => block_on(provision_cmd::run_deprovision(args, &global)),
         Command::FakeTenant(args) => block_on(fake_tenant_cmd::run(args, &global)),
+        Command::Demo(args) => block_on(demo_cmd::run(args, &global)),
+        Command::Setup(args) => block_on(setup_cmd::run_setup(args, &global)),
+        Command::Verify(args) => block_on(verify_cmd::run(args, &global)),
+        Command::Rotate(args) => block_on(setup_cmd::run_rotate(args, &global)),
+        Command::Status(args) => block_on(status_cmd::run(args, &global)),
+        Command::Completions(args) => docs_cmd::completions(args),
+        Command::Man(args) => docs_cmd::man(args),
     }
 }
 

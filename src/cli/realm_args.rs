@@ -1,0 +1,203 @@
+//! Flags and helpers shared by the realm commands (`setup`, `rotate`, `verify`, `status`):
+//! which config directories and realm, which application, how to reach Graph.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::auth::{self, AuthArgs};
+use crate::cli::terminal::{self, Terminal};
+use crate::cloud::Endpoints;
+use crate::exit::{CliError, ExitCode};
+use crate::graph::{EndpointArgs, GraphClient};
+use crate::provision::{self, ConsentMode, PermissionSet, ProvisionOptions};
+use crate::secret::{ExposeSecret, SecretString};
+
+/// The realm name Elastic's documentation uses in its examples.
+pub const DEFAULT_REALM: &str = "microsoft_graph1";
+
+/// Which config directories and which realm.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RealmDirsArgs {
+    /// Elasticsearch config directory; repeat it for several nodes [default: $ES_PATH_CONF].
+    #[arg(long = "config", value_name = "DIR")]
+    pub config: Vec<PathBuf>,
+    /// Name of the microsoft_graph realm (xpack.security.authc.realms.microsoft_graph.NAME).
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_REALM)]
+    pub realm: String,
+    /// File holding the keystore password, for password-protected keystores (KEYSTORE_PASSWORD and KEYSTORE_PASSWORD_FILE work too; else a prompt or the first stdin line).
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+}
+
+impl RealmDirsArgs {
+    /// The config directories: `--config` values, else `$ES_PATH_CONF`.
+    pub fn dirs(&self) -> Result<Vec<PathBuf>, CliError> {
+        if !self.config.is_empty() {
+            return Ok(self.config.clone());
+        }
+        match std::env::var_os("ES_PATH_CONF") {
+            Some(dir) if !dir.is_empty() => Ok(vec![PathBuf::from(dir)]),
+            _ => Err(CliError::usage(
+                "no Elasticsearch config directory given: pass --config DIR or set ES_PATH_CONF",
+            )),
+        }
+    }
+
+    /// The dirs when given explicitly or through `$ES_PATH_CONF`, else none (for `status`).
+    pub fn dirs_if_any(&self) -> Vec<PathBuf> {
+        self.dirs().unwrap_or_default()
+    }
+}
+
+/// Which application and how it is configured.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AppArgs {
+    /// Display name of the Entra ID application.
+    #[arg(long, value_name = "NAME", default_value = provision::DEFAULT_APP_NAME)]
+    pub app_name: String,
+    /// Use this existing application (client) ID; never create another.
+    #[arg(long, value_name = "APP_ID")]
+    pub app_id: Option<String>,
+    /// Microsoft Graph application permissions to request and grant.
+    #[arg(long, value_enum, default_value_t = PermissionSet::Default)]
+    pub permissions: PermissionSet,
+    /// Lifetime of a new client secret, in days (e.g. 180 or 180d).
+    #[arg(long, value_name = "DAYS", default_value = "180", value_parser = parse_days)]
+    pub secret_lifetime: u32,
+    /// Do not grant admin consent (an administrator grants it later).
+    #[arg(long)]
+    pub no_consent: bool,
+    /// Cluster name used in the client secret's display name [default: cluster.name from elasticsearch.yml, else "elasticsearch"].
+    #[arg(long, value_name = "NAME")]
+    pub cluster_name: Option<String>,
+}
+
+impl AppArgs {
+    /// Provisioning options for these flags; `label` names the cluster and realm the secret is for.
+    pub fn provision_options(&self, endpoints: &Endpoints, label: &str) -> ProvisionOptions {
+        let mut opts = ProvisionOptions::for_endpoints(endpoints).with_app_name(&self.app_name);
+        opts.app_id = self.app_id.clone();
+        opts.permissions = self.permissions;
+        opts.secret_lifetime_days = self.secret_lifetime;
+        opts.secret_display_name = provision::secret_display_name(label);
+        opts.consent = if self.no_consent {
+            ConsentMode::Skip
+        } else {
+            ConsentMode::Grant
+        };
+        opts
+    }
+
+    /// `<cluster>/<realm>`: the label in the secret's display name, which `rotate` uses to
+    /// find the secrets this tool made for the realm.
+    pub fn secret_label(&self, first_dir: Option<&Path>, realm: &str) -> String {
+        let cluster = self
+            .cluster_name
+            .clone()
+            .or_else(|| {
+                first_dir
+                    .and_then(|d| crate::esconfig::EsYml::load(d).ok())
+                    .and_then(|yml| yml.get("cluster.name"))
+            })
+            .unwrap_or_else(|| "elasticsearch".to_string());
+        format!("{cluster}/{realm}")
+    }
+}
+
+/// Parse `180` or `180d` into days (1..=3650).
+pub fn parse_days(text: &str) -> Result<u32, String> {
+    let t = text.trim();
+    let digits = t.strip_suffix('d').unwrap_or(t);
+    match digits.parse::<u32>() {
+        Ok(n) if (1..=3650).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{text}` is not a number of days between 1 and 3650 (e.g. 180 or 180d)"
+        )),
+    }
+}
+
+/// A Graph client and what it was built from.
+pub struct Connection {
+    pub http: reqwest::Client,
+    pub endpoints: Endpoints,
+    pub graph: GraphClient,
+}
+
+/// Resolve endpoints, build the HTTP client, pick the token source, and say which one.
+pub fn connect(
+    auth_args: &AuthArgs,
+    endpoint_args: &EndpointArgs,
+    announce: bool,
+) -> Result<Connection, CliError> {
+    let (endpoints, http_options, deadline) = endpoint_args.resolve()?;
+    let http = crate::net::build_client(&http_options)?;
+    let source = auth::select(auth_args, &endpoints, http.clone())?;
+    if announce {
+        eprintln!("Authenticating with {}", source.describe());
+    }
+    let graph = GraphClient::new(
+        http.clone(),
+        Arc::from(source),
+        &endpoints.graph_host,
+        &endpoints.scope,
+        deadline,
+    )?
+    .with_request_timeout(endpoint_args.request_timeout);
+    Ok(Connection {
+        http,
+        endpoints,
+        graph,
+    })
+}
+
+/// A keystore password source for several config directories: asks once (file, env,
+/// prompt or stdin, in the keystore commands' order) and reuses the answer.
+pub fn password_source(
+    term: &mut Terminal,
+    password_file: Option<PathBuf>,
+) -> impl FnMut(&Path) -> Result<SecretString, CliError> + '_ {
+    let mut cached: Option<SecretString> = None;
+    move |_dir: &Path| {
+        if let Some(pw) = &cached {
+            return Ok(SecretString::from(pw.expose_secret().to_string()));
+        }
+        let pw = terminal::read_keystore_password(term, password_file.as_deref())?;
+        cached = Some(pw.clone());
+        Ok(pw)
+    }
+}
+
+/// Output format of the realm commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Human-readable summary.
+    Text,
+    /// One JSON document on stdout (never holds a secret).
+    Json,
+}
+
+/// Print `value` as pretty JSON on stdout.
+pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| {
+        CliError::new(
+            ExitCode::Software,
+            format!("cannot encode JSON output: {e}"),
+        )
+    })?;
+    println!("{text}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_accept_plain_and_suffixed_numbers() {
+        assert_eq!(parse_days("180"), Ok(180));
+        assert_eq!(parse_days("30d"), Ok(30));
+        assert!(parse_days("0").is_err());
+        assert!(parse_days("5000").is_err());
+        assert!(parse_days("six months").is_err());
+    }
+}

@@ -1,0 +1,524 @@
+//! `setup` and `rotate`: provision the realm's application and write every config directory.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::realm_args::{self, AppArgs, Connection, RealmDirsArgs};
+use super::terminal::Terminal;
+use super::{GlobalOpts, Verbosity};
+use crate::auth::AuthArgs;
+use crate::exit::{CliError, ExitCode};
+use crate::graph::{EndpointArgs, GraphClient};
+use crate::k8s::{self, EckOutput};
+use crate::keystore::FormatVersion;
+use crate::provision::{self, ConsentOutcome, NoProgress, Progress, StderrProgress};
+use crate::secret::{ExposeSecret, SecretString};
+use crate::setup::{self, ConfigDir, SetupOptions, SetupOutcome};
+
+/// How `setup` reports, or where it puts the secret for Kubernetes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SetupOutput {
+    /// Human-readable summary and next steps.
+    Text,
+    /// The run's record as JSON (no secret).
+    Json,
+    /// Write no keystore: emit an ECK secureSettings Secret manifest and the nodeSets config snippet.
+    K8sSecret,
+}
+
+/// Provision the realm and write its settings: the secret to elasticsearch.keystore, the IDs to elasticsearch.yml.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  msgraph-keystore setup --config /etc/elasticsearch --realm microsoft_graph1\n  msgraph-keystore setup --config node1/config --config node2/config --dry-run\n  msgraph-keystore setup --output k8s-secret --namespace elastic --output-file graph-secret.yaml"
+)]
+pub struct SetupArgs {
+    #[command(flatten)]
+    pub dirs: RealmDirsArgs,
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// The realm's order [default: its current order, else one past the highest configured].
+    #[arg(long, value_name = "N")]
+    pub order: Option<i64>,
+    /// Add a new client secret even when the configured one works.
+    #[arg(long)]
+    pub new_secret: bool,
+    /// Format version of a keystore this run creates (an existing keystore keeps its own).
+    #[arg(long, value_name = "4|5|6", conflicts_with = "target_es_version")]
+    pub format_version: Option<FormatVersion>,
+    /// Elasticsearch version of the cluster, to pick the format of a keystore this run creates (e.g. 7.17, 8.12, 9.1).
+    #[arg(long, value_name = "X.Y")]
+    pub target_es_version: Option<String>,
+    /// Move the realm's non-secure settings found in the keystore into elasticsearch.yml.
+    #[arg(long)]
+    pub move_misplaced_settings: bool,
+    /// Show what would change (Graph and files) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not verify the credentials at the end.
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Elasticsearch home, to check that the microsoft-graph-authz plugin is installed and to detect the version.
+    #[arg(long, value_name = "DIR", env = "ES_HOME")]
+    pub es_home: Option<PathBuf>,
+    /// Output: text, json, or k8s-secret (for ECK; writes no keystore).
+    #[arg(long, value_enum, default_value_t = SetupOutput::Text)]
+    pub output: SetupOutput,
+    /// Namespace of the Kubernetes Secret (with --output k8s-secret).
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Name of the Kubernetes Secret [default: derived from the realm name].
+    #[arg(long, value_name = "NAME")]
+    pub secret_name: Option<String>,
+    /// Write the Kubernetes Secret manifest to FILE (created 0600, never overwritten) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub endpoints: EndpointArgs,
+}
+
+/// Replace the realm's client secret everywhere: new secret, every config dir, verify, remove the old ones.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Example:\n  msgraph-keystore rotate --config /etc/elasticsearch --realm microsoft_graph1\n\nThe realm reads its secret at node start: do a rolling restart afterwards."
+)]
+pub struct RotateArgs {
+    #[command(flatten)]
+    pub dirs: RealmDirsArgs,
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// Keep the previous client secrets instead of removing them after the new one is verified.
+    #[arg(long)]
+    pub keep_old: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = realm_args::OutputFormat::Text)]
+    pub output: realm_args::OutputFormat,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub endpoints: EndpointArgs,
+}
+
+pub async fn run_setup(args: SetupArgs, global: &GlobalOpts) -> Result<ExitCode, CliError> {
+    setup::check_realm_name(&args.dirs.realm)?;
+    let k8s = args.output == SetupOutput::K8sSecret;
+    if !k8s
+        && (args.namespace.is_some() || args.secret_name.is_some() || args.output_file.is_some())
+    {
+        return Err(CliError::usage(
+            "--namespace, --secret-name and --output-file only apply with --output k8s-secret",
+        ));
+    }
+    let dir_paths = if k8s { Vec::new() } else { args.dirs.dirs()? };
+    let new_keystore_version = new_keystore_version(&args)?;
+    let conn = realm_args::connect(
+        &args.auth,
+        &args.endpoints,
+        global.verbosity() > Verbosity::Silent,
+    )?;
+    let label = args
+        .app
+        .secret_label(dir_paths.first().map(PathBuf::as_path), &args.dirs.realm);
+
+    let mut term = Terminal::stdio(global.verbosity());
+    let dirs = open_dirs(
+        &dir_paths,
+        &args.dirs.realm,
+        &mut term,
+        args.dirs.password_file.clone(),
+        args.move_misplaced_settings,
+    )?;
+    let opts = SetupOptions {
+        realm: args.dirs.realm.clone(),
+        provision: args.app.provision_options(&conn.endpoints, &label),
+        new_secret: args.new_secret,
+        order: args.order,
+        new_keystore_version,
+        endpoints: conn.endpoints.clone(),
+        dry_run: args.dry_run,
+        verify: !args.no_verify,
+        verify_wait: setup::verify::SECRET_REPLICATION_WAIT,
+        verify_retry_interval: Duration::from_secs(3),
+    };
+    let progress = progress_for(global);
+    let (outcome, new_secret) =
+        setup::run_setup(&conn.graph, &conn.http, &dirs, &opts, progress.as_ref()).await?;
+    drop(dirs);
+
+    match args.output {
+        SetupOutput::Json => realm_args::print_json(&outcome)?,
+        SetupOutput::Text => print_setup_summary(&outcome, &conn, args.es_home.as_deref(), global),
+        SetupOutput::K8sSecret => emit_k8s(&args, &outcome, new_secret, global)?,
+    }
+    Ok(outcome.exit_code())
+}
+
+/// The format of a keystore `setup` creates: explicit flag, else the version found under
+/// `--es-home`, else the current one.
+fn new_keystore_version(args: &SetupArgs) -> Result<FormatVersion, CliError> {
+    if let Some(v) = args.format_version {
+        if !v.is_writable() {
+            return Err(CliError::usage("--format-version must be 4, 5 or 6"));
+        }
+        return Ok(v);
+    }
+    if let Some(es) = &args.target_es_version {
+        return Ok(FormatVersion::for_es_version(es)?);
+    }
+    if let Some(home) = &args.es_home {
+        if let Some(version) = detect_es_version(home) {
+            if let Ok(v) = FormatVersion::for_es_version(&version) {
+                return Ok(v);
+            }
+        }
+    }
+    Ok(FormatVersion::LATEST)
+}
+
+/// The Elasticsearch version installed at `home`, from `lib/elasticsearch-X.Y.Z.jar`.
+pub fn detect_es_version(home: &Path) -> Option<String> {
+    let entries = std::fs::read_dir(home.join("lib")).ok()?;
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .find_map(|name| {
+            let version = name.strip_prefix("elasticsearch-")?.strip_suffix(".jar")?;
+            version
+                .chars()
+                .next()
+                .filter(char::is_ascii_digit)
+                .map(|_| version.to_string())
+        })
+}
+
+fn open_dirs(
+    paths: &[PathBuf],
+    realm: &str,
+    term: &mut Terminal,
+    password_file: Option<PathBuf>,
+    move_misplaced: bool,
+) -> Result<Vec<ConfigDir>, CliError> {
+    let mut source = realm_args::password_source(term, password_file);
+    paths
+        .iter()
+        .map(|p| ConfigDir::open(p, realm, &mut source, move_misplaced))
+        .collect()
+}
+
+fn progress_for(global: &GlobalOpts) -> Box<dyn Progress> {
+    if global.verbosity() == Verbosity::Silent {
+        Box::new(NoProgress)
+    } else {
+        Box::new(StderrProgress::new())
+    }
+}
+
+fn emit_k8s(
+    args: &SetupArgs,
+    outcome: &SetupOutcome,
+    secret: Option<SecretString>,
+    global: &GlobalOpts,
+) -> Result<(), CliError> {
+    if outcome.dry_run {
+        println!(
+            "Dry run: a Kubernetes Secret would be emitted for realm {}",
+            outcome.realm
+        );
+        return Ok(());
+    }
+    let (Some(secret), Some(client_id)) = (secret, outcome.provisioned.app_id.as_deref()) else {
+        return Err(CliError::new(
+            ExitCode::Software,
+            "no new client secret was created, so no Kubernetes Secret can be written",
+        ));
+    };
+    let secret_name = args
+        .secret_name
+        .clone()
+        .unwrap_or_else(|| k8s::default_secret_name(&args.dirs.realm));
+    let order = args.order.unwrap_or(0);
+    let values = setup::realm_values(
+        client_id,
+        &outcome.provisioned.tenant_id,
+        Some(order),
+        &args.endpoints.resolve()?.0,
+    );
+    let mut settings: Vec<(&str, String)> = vec![
+        ("order", order.to_string()),
+        ("client_id", values.client_id.clone()),
+        ("tenant_id", values.tenant_id.clone()),
+    ];
+    if let Some(h) = &values.access_token_host {
+        settings.push(("access_token_host", h.clone()));
+    }
+    if let Some(h) = &values.graph_host {
+        settings.push(("graph_host", h.clone()));
+    }
+    let out = EckOutput::build(
+        args.namespace.as_deref(),
+        &secret_name,
+        &args.dirs.realm,
+        &settings,
+        &secret,
+    )?;
+    match &args.output_file {
+        Some(path) => {
+            crate::fsutil::write_new_secret_file(path, out.secret_manifest.expose_secret().as_bytes())
+                .map_err(|e| {
+                    CliError::new(
+                        if e.kind() == std::io::ErrorKind::AlreadyExists { ExitCode::Config } else { ExitCode::IoError },
+                        format!("cannot write {}: {e}; choose a new --output-file (it is never overwritten)", path.display()),
+                    )
+                })?;
+            if global.verbosity() > Verbosity::Silent {
+                eprintln!("Wrote the Kubernetes Secret manifest to {} (mode 0600). Apply it with: kubectl apply -f {}", path.display(), path.display());
+            }
+            println!("{}", out.config_snippet);
+        }
+        None => {
+            // stdout carries the manifest (for `| kubectl apply -f -`); the snippet goes to stderr.
+            print!("{}", out.secret_manifest.expose_secret());
+            eprintln!("{}", out.config_snippet);
+        }
+    }
+    Ok(())
+}
+
+fn print_setup_summary(
+    outcome: &SetupOutcome,
+    conn: &Connection,
+    es_home: Option<&Path>,
+    global: &GlobalOpts,
+) {
+    if global.verbosity() == Verbosity::Silent {
+        return;
+    }
+    let p = &outcome.provisioned;
+    let mut out = String::new();
+    let heading = if outcome.dry_run {
+        "Dry run (nothing was changed)"
+    } else {
+        "Done"
+    };
+    out.push_str(&format!(
+        "{heading}: realm {} ({})\n",
+        outcome.realm, p.display_name
+    ));
+    out.push_str(&format!(
+        "  client_id: {}\n  tenant_id: {}\n",
+        p.app_id.as_deref().unwrap_or("<new application>"),
+        p.tenant_id
+    ));
+    out.push_str(&format!("  secret: {}\n", outcome.secret_decision));
+    for change in &p.changes {
+        out.push_str(&format!("  tenant: {}\n", change.detail));
+    }
+    for dir in &outcome.config_dirs {
+        if !dir.yml_changed && dir.keystore_changes.is_empty() {
+            out.push_str(&format!("  {}: already up to date\n", dir.config_dir));
+            continue;
+        }
+        if dir.yml_changed {
+            out.push_str(&format!(
+                "  {}: elasticsearch.yml {}\n",
+                dir.config_dir,
+                if outcome.dry_run {
+                    "would change"
+                } else {
+                    "updated"
+                }
+            ));
+        }
+        for change in &dir.keystore_changes {
+            out.push_str(&format!("  {}: keystore: {change}\n", dir.config_dir));
+        }
+        for note in &dir.notes {
+            out.push_str(&format!("  {}: {note}\n", dir.config_dir));
+        }
+        if let Some(diff) = dir.yml_diff.as_deref().filter(|d| !d.is_empty()) {
+            out.push_str(diff);
+            if !diff.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+    }
+    if !outcome.dry_run && outcome.changed_nothing() {
+        out.push_str(
+            "Nothing changed: the tenant and every config directory were already set up.\n",
+        );
+    }
+    if let ConsentOutcome::Forbidden { instructions } = &p.consent {
+        out.push_str("\nAdmin consent is still needed (the signed-in caller may not grant it):\n");
+        out.push_str(instructions);
+        out.push('\n');
+    }
+    if let Some(report) = &outcome.verify {
+        out.push_str(&super::verify_cmd::render_report(report));
+        if !report.missing_roles().is_empty() {
+            if let Some(app_id) = &p.app_id {
+                out.push_str(&provision::admin_consent_instructions(
+                    &p.tenant_id,
+                    app_id,
+                    &conn.endpoints,
+                ));
+                out.push('\n');
+            }
+        }
+    } else if let Some(why) = &outcome.verify_skipped {
+        out.push_str(&format!("  verify: skipped ({why})\n"));
+    }
+    if !outcome.dry_run {
+        out.push_str(&next_steps(&outcome.realm, es_home));
+    }
+    print!("{out}");
+}
+
+/// The steps that remain manual after `setup`.
+pub fn next_steps(realm: &str, es_home: Option<&Path>) -> String {
+    let plugin = match es_home {
+        Some(home) if home.join("plugins").join("microsoft-graph-authz").is_dir() => {
+            format!("  1. The microsoft-graph-authz plugin is installed in {} (install it on every other node too).\n", home.display())
+        }
+        Some(home) => format!(
+            "  1. Install the plugin on every node: {}/bin/elasticsearch-plugin install microsoft-graph-authz (not found under {}/plugins)\n",
+            home.display(),
+            home.display()
+        ),
+        None => "  1. Install the plugin on every node: bin/elasticsearch-plugin install microsoft-graph-authz\n".to_string(),
+    };
+    format!(
+        "\nNext steps:\n{plugin}  2. Reference the realm from your SAML/JWT/OIDC realm: authorization_realms: [\"{realm}\"]\n  3. Map groups to roles (role mappings on the group object IDs).\n  4. The realm needs a Platinum or Enterprise licence (or a trial).\n  5. Copy the keystore and yml changes to every node, then do a rolling restart: the realm reads its secret at node start.\n"
+    )
+}
+
+pub async fn run_rotate(args: RotateArgs, global: &GlobalOpts) -> Result<ExitCode, CliError> {
+    setup::check_realm_name(&args.dirs.realm)?;
+    let dir_paths = args.dirs.dirs()?;
+    let conn = realm_args::connect(
+        &args.auth,
+        &args.endpoints,
+        global.verbosity() > Verbosity::Silent,
+    )?;
+    let label = args
+        .app
+        .secret_label(dir_paths.first().map(PathBuf::as_path), &args.dirs.realm);
+    let mut term = Terminal::stdio(global.verbosity());
+    let dirs = open_dirs(
+        &dir_paths,
+        &args.dirs.realm,
+        &mut term,
+        args.dirs.password_file.clone(),
+        false,
+    )?;
+    for dir in &dirs {
+        if dir.realm_yml(&args.dirs.realm).client_id.is_none() {
+            return Err(CliError::new(
+                ExitCode::Config,
+                format!(
+                    "{} has no client_id for realm {}; run `setup` first (rotate only replaces the secret of a configured realm)",
+                    dir.yml.path().display(),
+                    args.dirs.realm
+                ),
+            ));
+        }
+    }
+    let opts = SetupOptions {
+        realm: args.dirs.realm.clone(),
+        provision: args.app.provision_options(&conn.endpoints, &label),
+        new_secret: true,
+        order: None,
+        new_keystore_version: FormatVersion::LATEST,
+        endpoints: conn.endpoints.clone(),
+        dry_run: false,
+        verify: true,
+        verify_wait: setup::verify::SECRET_REPLICATION_WAIT,
+        verify_retry_interval: Duration::from_secs(3),
+    };
+    let progress = progress_for(global);
+    let (outcome, _) =
+        setup::run_setup(&conn.graph, &conn.http, &dirs, &opts, progress.as_ref()).await?;
+    drop(dirs);
+    let removed = retire_old_secrets(
+        &conn.graph,
+        &outcome,
+        &label,
+        args.keep_old,
+        progress.as_ref(),
+    )
+    .await?;
+
+    let code = outcome.exit_code();
+    match args.output {
+        realm_args::OutputFormat::Json => realm_args::print_json(&serde_json::json!({
+            "rotation": outcome,
+            "removed_secrets": removed,
+        }))?,
+        realm_args::OutputFormat::Text if global.verbosity() > Verbosity::Silent => {
+            print_setup_summary(&outcome, &conn, None, global);
+            if removed.is_empty() {
+                println!(
+                    "No previous secret was removed{}.",
+                    if args.keep_old { " (--keep-old)" } else { "" }
+                );
+            } else {
+                println!(
+                    "Removed {} previous secret(s): {}",
+                    removed.len(),
+                    removed.join(", ")
+                );
+            }
+            println!("Remember: the realm reads its client secret only at node start; do a rolling restart now.");
+        }
+        realm_args::OutputFormat::Text => {}
+    }
+    Ok(code)
+}
+
+/// After a verified rotation, remove the secrets this tool created earlier for the same
+/// cluster/realm label (never secrets created by people or other tools).
+async fn retire_old_secrets(
+    graph: &GraphClient,
+    outcome: &SetupOutcome,
+    label: &str,
+    keep_old: bool,
+    progress: &dyn Progress,
+) -> Result<Vec<String>, CliError> {
+    let verified = outcome
+        .verify
+        .as_ref()
+        .is_some_and(|r| r.exit_code() == ExitCode::Ok);
+    let (Some(new), Some(object_id)) = (
+        &outcome.provisioned.new_secret,
+        &outcome.provisioned.app_object_id,
+    ) else {
+        return Ok(Vec::new());
+    };
+    if keep_old || !verified {
+        if !verified {
+            progress.step("The new secret is not verified yet: previous secrets are kept");
+        }
+        return Ok(Vec::new());
+    }
+    let prefix = provision::secret_display_name_prefix(label);
+    let old: Vec<String> = outcome
+        .provisioned
+        .secrets
+        .iter()
+        .filter(|s| s.key_id != new.key_id)
+        .filter(|s| {
+            s.display_name
+                .as_deref()
+                .is_some_and(|n| n.starts_with(&prefix))
+        })
+        .map(|s| s.key_id.clone())
+        .collect();
+    if old.is_empty() {
+        return Ok(Vec::new());
+    }
+    progress.step(&format!(
+        "Removing {} previous secret(s) created for {label}",
+        old.len()
+    ));
+    Ok(provision::remove_passwords(graph, object_id, &old).await?)
+}
