@@ -15,7 +15,6 @@ use aes_gcm::{Aes128Gcm, Nonce, Tag};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use secrecy::ExposeSecret;
-use sha2::Sha512;
 use zeroize::Zeroizing;
 
 use super::error::KeystoreError;
@@ -28,7 +27,7 @@ pub const KEY_LEN: usize = 16;
 /// PBKDF2-HMAC-SHA512 with a 16-byte output, as `PBKDF2WithHmacSHA512` in Elasticsearch.
 pub fn derive_key(password: &[u8], salt: &[u8], iterations: u32) -> Zeroizing<[u8; KEY_LEN]> {
     let mut key = Zeroizing::new([0u8; KEY_LEN]);
-    pbkdf2::pbkdf2_hmac::<Sha512>(password, salt, iterations, key.as_mut());
+    super::kdf::pbkdf2_hmac_sha512(password, salt, iterations, key.as_mut());
     key
 }
 

@@ -20,10 +20,12 @@ pub mod crypto;
 mod error;
 pub mod file;
 pub mod format;
+pub mod kdf;
 
 pub use error::{KeystoreError, Origin};
 pub use file::{
-    keystore_path, load, load_read_only, lock, prepare_save, read_header, save, KeystoreLock,
+    commit_save, keystore_path, load, load_read_only, lock, lock_with_timeout, prepare_save,
+    read_header, save, KeystoreLock,
 };
 pub use format::{FormatVersion, Header};
 
