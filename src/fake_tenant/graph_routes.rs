@@ -312,14 +312,18 @@ fn create_app(st: &mut TenantState, ctx: &Ctx) -> Result<Reply, GraphError> {
     let now = Utc::now();
     let lifetimes = passwords
         .iter()
-        .map(|p| password_request(st, p.as_object().cloned().unwrap_or_default(), now))
+        .map(|p| match p {
+            Value::Object(m) => password_request(st, m.clone(), now),
+            _ => Err(invalid_property("passwordCredentials", "Application")),
+        })
         .collect::<Result<Vec<_>, _>>()?;
+    check_unique_name(st, None, &body)?;
 
     let idx = st.create_app(&display_name, None, Origin::Created);
     apply_patch(&mut st.apps[idx].doc, &body, &APP_RULES)?;
     let mut created = Vec::new();
-    for (name, start, end) in lifetimes {
-        let (json, _secret) = st.add_password(idx, name, start, end, Origin::Created);
+    for p in lifetimes {
+        let (json, _secret) = st.add_password(idx, p.display_name, p.start, p.end, Origin::Created);
         created.push(json);
     }
     let mut item = st.apps[idx].to_json();
@@ -379,7 +383,7 @@ fn app_entity(
                         "Using PATCH to set passwordCredential is not supported. Use the addPassword and removePassword methods",
                     ));
                 }
-                check_unique_name(st, idx, &body)?;
+                check_unique_name(st, Some(idx), &body)?;
                 apply_patch(&mut st.apps[idx].doc, &body, &APP_RULES)?;
                 Ok(Reply::NoContent)
             }
@@ -403,8 +407,9 @@ fn app_entity(
                 Some(Value::Object(m)) => m.clone(),
                 Some(_) => return Err(invalid_property("passwordCredential", "Application")),
             };
-            let (name, start, end) = password_request(st, requested, Utc::now())?;
-            let (mut json, _secret) = st.add_password(idx, name, start, end, Origin::Created);
+            let p = password_request(st, requested, Utc::now())?;
+            let (mut json, _secret) =
+                st.add_password(idx, p.display_name, p.start, p.end, Origin::Created);
             json["@odata.context"] = json!(ctx.context("microsoft.graph.passwordCredential"));
             Ok(Reply::ok(json))
         }
@@ -436,13 +441,20 @@ fn app_entity(
     }
 }
 
+/// A validated request for a new client secret.
+struct PasswordRequest {
+    display_name: Option<String>,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+}
+
 /// Validate an addPassword request: display name, start/end (default now / +2 years) and
 /// the tenant's lifetime policy.
 fn password_request(
     st: &TenantState,
     requested: Map<String, Value>,
     now: DateTime<Utc>,
-) -> Result<(Option<String>, DateTime<Utc>, DateTime<Utc>), GraphError> {
+) -> Result<PasswordRequest, GraphError> {
     let display_name = match requested.get("displayName") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
@@ -487,21 +499,25 @@ fn password_request(
             })]));
         }
     }
-    Ok((display_name, start, end))
+    Ok(PasswordRequest {
+        display_name,
+        start,
+        end,
+    })
 }
 
+/// `uniqueName` may be set once and must be unique; `idx` is the app being changed (None
+/// for a new one).
 fn check_unique_name(
     st: &TenantState,
-    idx: usize,
+    idx: Option<usize>,
     body: &Map<String, Value>,
 ) -> Result<(), GraphError> {
     let Some(new) = body.get("uniqueName") else {
         return Ok(());
     };
-    let current = st.apps[idx]
-        .doc
-        .get("uniqueName")
-        .cloned()
+    let current = idx
+        .and_then(|i| st.apps[i].doc.get("uniqueName").cloned())
         .unwrap_or(Value::Null);
     if !current.is_null() && current != *new {
         return Err(GraphError::bad_request(
@@ -510,7 +526,7 @@ fn check_unique_name(
     }
     let taken = new.as_str().is_some_and(|n| {
         st.apps.iter().enumerate().any(|(i, a)| {
-            i != idx
+            Some(i) != idx
                 && a.doc
                     .get("uniqueName")
                     .and_then(Value::as_str)
