@@ -22,6 +22,7 @@
 //! below, and the keystore fixtures written by Elasticsearch prove the end result.
 
 use sha2::digest::generic_array::GenericArray;
+use sha2::digest::typenum::U128;
 use sha2::Digest;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -196,18 +197,39 @@ fn first_block(inner: &[u64; 8], outer: &[u64; 8], salt: &[u8]) -> [u64; 8] {
     finish(outer, inner_digest.as_ref())
 }
 
-/// Compress the single block `words || padding for a 192-byte message` into `state`.
-fn compress_tail_portable(state: &[u64; 8], words: &[u64; 8]) -> [u64; 8] {
-    let mut block = GenericArray::default();
-    for (chunk, w) in block.chunks_exact_mut(8).zip(words) {
-        chunk.copy_from_slice(&w.to_be_bytes());
+/// The iterated block `words || padding for a 192-byte message`, kept as big-endian `u64`s
+/// so refilling it is eight byte swaps (this path also serves unoptimized debug builds,
+/// where per-byte copying would cost more than the hashing itself).
+#[repr(C)]
+struct PaddedBlock([u64; 16]);
+
+impl PaddedBlock {
+    fn new() -> Self {
+        let mut words = [0u64; 16];
+        words[8] = PAD_WORD.to_be();
+        words[15] = LENGTH_BITS.to_be();
+        PaddedBlock(words)
     }
-    block[64..72].copy_from_slice(&PAD_WORD.to_be_bytes());
-    block[120..128].copy_from_slice(&LENGTH_BITS.to_be_bytes());
-    let mut st = *state;
-    sha2::compress512(&mut st, std::slice::from_ref(&block));
-    block.zeroize();
-    st
+
+    fn load(&mut self, words: &[u64; 8]) {
+        let w = &mut self.0;
+        w[0] = words[0].to_be();
+        w[1] = words[1].to_be();
+        w[2] = words[2].to_be();
+        w[3] = words[3].to_be();
+        w[4] = words[4].to_be();
+        w[5] = words[5].to_be();
+        w[6] = words[6].to_be();
+        w[7] = words[7].to_be();
+    }
+
+    fn as_block(&self) -> &GenericArray<u8, U128> {
+        // SAFETY: `[u64; 16]` is 128 initialized bytes without padding, every byte pattern is
+        // a valid `u8`, alignment only decreases, and the slice borrows `self`.
+        let bytes: &[u8] =
+            unsafe { std::slice::from_raw_parts(self.0.as_ptr().cast::<u8>(), BLOCK_LEN) };
+        GenericArray::from_slice(bytes)
+    }
 }
 
 /// Iterations 2..=n: U_i = HMAC(U_{i-1}), acc ^= U_i.
@@ -218,12 +240,26 @@ fn iterate_portable(
     acc: &mut [u64; 8],
     rest: u32,
 ) {
+    let mut block = PaddedBlock::new();
+    let mut state = [0u64; 8];
     for _ in 0..rest {
-        let mut h = compress_tail_portable(inner, u);
-        *u = compress_tail_portable(outer, &h);
-        h.zeroize();
-        acc.iter_mut().zip(u.iter()).for_each(|(a, x)| *a ^= x);
+        block.load(u);
+        state = *inner;
+        sha2::compress512(&mut state, std::slice::from_ref(block.as_block()));
+        block.load(&state);
+        *u = *outer;
+        sha2::compress512(u, std::slice::from_ref(block.as_block()));
+        acc[0] ^= u[0];
+        acc[1] ^= u[1];
+        acc[2] ^= u[2];
+        acc[3] ^= u[3];
+        acc[4] ^= u[4];
+        acc[5] ^= u[5];
+        acc[6] ^= u[6];
+        acc[7] ^= u[7];
     }
+    block.0.zeroize();
+    state.zeroize();
 }
 
 #[cfg(target_arch = "x86_64")]
