@@ -13,6 +13,9 @@ use super::wait::{until_consistent, while_replicating};
 use crate::graph::models::{Application, ServicePrincipal};
 use crate::graph::{ApplicationPatch, ErrorClass, GraphError};
 
+/// Most extra reads added after broken attempts.
+pub(crate) const MAX_EXTRA_LOOKS: u32 = 8;
+
 const CREATE_NEEDS: &str = "Application.ReadWrite.All (or Application.ReadWrite.OwnedBy)";
 
 impl Flow<'_> {
@@ -32,14 +35,16 @@ impl Flow<'_> {
                 .await
             {
                 Ok(pair) => break pair,
-                Err(GraphError::Transport {
-                    maybe_applied: true,
-                    ..
-                }) => {
+                Err(
+                    e @ GraphError::Transport {
+                        maybe_applied: true,
+                        ..
+                    },
+                ) => {
                     self.progress.step(
                         "The connection broke while creating the application; checking whether it was created",
                     );
-                    if let Some(app) = self.look_for_lost_application().await? {
+                    if let Some(app) = self.look_for_lost_application(attempt).await? {
                         self.change(
                             ChangeKind::CreateApplication,
                             format!(
@@ -57,7 +62,7 @@ impl Flow<'_> {
                         return Err(ProvisionError::ReplicationTimeout {
                             what: "creating the application".to_string(),
                             waited: started.elapsed(),
-                            last: None,
+                            last: Some(Box::new(e)),
                         });
                     }
                     tokio::time::sleep(pause).await;
@@ -95,11 +100,18 @@ impl Flow<'_> {
         .await
     }
 
-    /// After a broken create: a few reads by display name. The flow only creates when no
-    /// application had that name, so one that appears now is the one we made.
-    async fn look_for_lost_application(&self) -> Result<Option<Application>, ProvisionError> {
+    /// After a broken create: a few reads by display name, more after each broken attempt
+    /// (the lost object may take a while to show up — and a fixed number of reads between
+    /// attempts could keep landing every create on the same bad beat of a periodic fault).
+    /// The flow only creates when no application had that name, so one that appears now
+    /// is the one we made.
+    async fn look_for_lost_application(
+        &self,
+        attempt: u32,
+    ) -> Result<Option<Application>, ProvisionError> {
         let (graph, policy) = (self.graph, self.graph.retry_policy());
-        for _ in 0..policy.consistent_reads.max(1) {
+        let reads = policy.consistent_reads.max(1) + attempt.min(MAX_EXTRA_LOOKS);
+        for _ in 0..reads {
             let mut found = graph
                 .find_applications_by_display_name(&self.opts.app_name)
                 .await?;
@@ -172,11 +184,7 @@ impl Flow<'_> {
             return Ok(Some(sp));
         }
         if self.opts.dry_run {
-            if let Some(sp) = self
-                .graph
-                .find_service_principal_by_app_id(&app.app_id)
-                .await?
-            {
+            if let Some(sp) = self.find_sp(&app.app_id, 1, false).await? {
                 return Ok(Some(sp));
             }
             self.change(
@@ -196,12 +204,14 @@ impl Flow<'_> {
     ) -> Result<ServicePrincipal, ProvisionError> {
         let graph = self.graph;
         let app_id = app.app_id.clone();
-        let existing = if app_is_new {
-            // A new application's service principal may not be listed everywhere yet.
-            self.find_sp_for_a_while(&app_id).await?
+        // A new application's service principal may not be listed everywhere yet; nor may
+        // that of an application an interrupted run created a moment ago.
+        let rounds = if app_is_new {
+            graph.retry_policy().consistent_reads.max(1)
         } else {
-            graph.find_service_principal_by_app_id(&app_id).await?
+            1
         };
+        let existing = self.find_sp(&app_id, rounds, false).await?;
         if let Some(sp) = existing {
             return Ok(sp);
         }
@@ -219,8 +229,9 @@ impl Flow<'_> {
                 sp
             }
             // Someone (or an earlier, interrupted request) made it meanwhile.
+            // It exists, so wait for it to be listed, however long that takes.
             Err(ProvisionError::Graph(e)) if e.class() == ErrorClass::AlreadyExists => {
-                return match self.find_sp_for_a_while(&app_id).await? {
+                return match self.find_sp(&app_id, u32::MAX, true).await? {
                     Some(sp) => Ok(sp),
                     None => Err(ProvisionError::Graph(e)),
                 };
@@ -234,24 +245,49 @@ impl Flow<'_> {
         .await
     }
 
-    /// Look up the service principal by appId a few times (replication), `None` if it
-    /// never shows.
-    async fn find_sp_for_a_while(
+    /// Look up the service principal by appId up to `rounds` times, waiting out
+    /// replication between them; `None` if it never shows. With `to_deadline`, running out
+    /// of time is a [`ProvisionError::ReplicationTimeout`] rather than `None`.
+    async fn find_sp(
         &self,
         app_id: &str,
+        rounds: u32,
+        to_deadline: bool,
     ) -> Result<Option<ServicePrincipal>, ProvisionError> {
-        let (graph, policy) = (self.graph, self.graph.retry_policy());
-        for round in 0..policy.consistent_reads.max(1) {
+        let graph = self.graph;
+        let policy = graph.retry_policy().clone();
+        let started = Instant::now();
+        let mut last = None;
+        for round in 0..rounds {
             match graph.find_service_principal_by_app_id(app_id).await {
-                Ok(Some(sp)) => return Ok(Some(sp)),
+                Ok(Some(sp)) => {
+                    self.progress.done_waiting();
+                    return Ok(Some(sp));
+                }
                 Ok(None) => {}
-                Err(e) if e.class() == ErrorClass::ReplicationTransient => {}
+                Err(e) if e.class() == ErrorClass::ReplicationTransient => last = Some(e),
                 Err(e) => return Err(e.into()),
             }
-            if round + 1 < policy.consistent_reads {
-                tokio::time::sleep(policy.backoff(round)).await;
+            if round + 1 == rounds {
+                break;
             }
+            let pause = policy.backoff(round);
+            if Instant::now() + pause > graph.deadline() {
+                if to_deadline {
+                    self.progress.done_waiting();
+                    return Err(ProvisionError::ReplicationTimeout {
+                        what: format!("the service principal of client ID {app_id}"),
+                        waited: started.elapsed(),
+                        last: last.map(Box::new),
+                    });
+                }
+                break;
+            }
+            self.progress
+                .waiting("waiting for the service principal to replicate");
+            tokio::time::sleep(pause).await;
         }
+        self.progress.done_waiting();
         Ok(None)
     }
 }

@@ -1,6 +1,7 @@
 //! Client secrets: adding one (only when asked; Graph shows its value once), reading a
 //! tenant policy's refusal, and removing secrets by keyId for rotation.
 
+use std::collections::HashSet;
 use std::time::Instant;
 
 use chrono::{Duration as Days, Utc};
@@ -59,81 +60,106 @@ impl Flow<'_> {
     }
 
     /// `addPassword`, retried through replication. If the connection breaks after the
-    /// request went out, a secret may have been added whose value we never saw: remove
-    /// such orphans (same display name, keyId not there before) and try again.
+    /// request went out, a secret may have been added whose value we never saw: try again,
+    /// and once a secret is ours, remove such orphans (our display name, a keyId that was
+    /// not there before and is not the one we got).
     async fn add_password(&mut self, app: &Application) -> Result<NewSecret, ProvisionError> {
         let (graph, opts) = (self.graph, self.opts);
         let end = Utc::now() + Days::days(i64::from(opts.secret_lifetime_days));
-        let known = key_ids(app);
+        let mut keep = key_ids(app);
         let started = Instant::now();
         let mut attempt = 0u32;
+        let mut maybe_orphaned = false;
         loop {
             let result = while_replicating(graph, self.progress, "add a client secret", || {
                 graph.add_password(&app.id, &opts.secret_display_name, end)
             })
             .await;
-            match result {
+            let failure = match result {
                 Ok(p) => {
+                    if maybe_orphaned {
+                        keep.insert(p.key_id.clone());
+                        self.remove_orphan_secrets(app, &keep).await?;
+                    }
                     return Ok(NewSecret {
                         key_id: p.key_id,
                         display_name: p.display_name,
                         end_date_time: p.end_date_time,
                         value: p.secret_text,
-                    })
+                    });
                 }
                 Err(ProvisionError::Graph(GraphError::Api(api)))
                     if is_credential_policy_rejection(api.status, &api.code) =>
                 {
-                    return Err(ProvisionError::SecretPolicy {
+                    ProvisionError::SecretPolicy {
                         days: opts.secret_lifetime_days,
                         limit_days: limit_days_from_message(&api.message),
                         graph: api,
-                    })
+                    }
                 }
-                Err(ProvisionError::Graph(GraphError::Transport {
-                    maybe_applied: true,
-                    ..
-                })) => {
-                    self.remove_orphan_secrets(app, &known).await?;
+                Err(ProvisionError::Graph(
+                    e @ GraphError::Transport {
+                        maybe_applied: true,
+                        ..
+                    },
+                )) => {
+                    maybe_orphaned = true;
                     let pause = graph.retry_policy().backoff(attempt);
                     attempt = attempt.saturating_add(1);
-                    if Instant::now() + pause > graph.deadline() {
-                        return Err(ProvisionError::ReplicationTimeout {
-                            what: "adding the client secret".to_string(),
-                            waited: started.elapsed(),
-                            last: None,
-                        });
+                    if Instant::now() + pause <= graph.deadline() {
+                        tokio::time::sleep(pause).await;
+                        continue;
                     }
-                    tokio::time::sleep(pause).await;
+                    ProvisionError::ReplicationTimeout {
+                        what: "adding the client secret".to_string(),
+                        waited: started.elapsed(),
+                        last: Some(Box::new(e)),
+                    }
                 }
-                Err(e) => return Err(write_error(e, "add a client secret", SECRET_NEEDS)),
+                Err(e) => write_error(e, "add a client secret", SECRET_NEEDS),
+            };
+            if maybe_orphaned {
+                // Best effort: the failure is what the user needs to see.
+                if let Err(e) = self.remove_orphan_secrets(app, &keep).await {
+                    tracing::warn!("could not remove secrets added by lost requests: {e}");
+                }
             }
+            return Err(failure);
         }
     }
 
+    /// Remove secrets with our display name whose keyId is not in `keep`. A lost secret may
+    /// not have reached every replica, so read a few times and remove what any read shows.
     async fn remove_orphan_secrets(
         &mut self,
         app: &Application,
-        known: &std::collections::HashSet<String>,
+        keep: &HashSet<String>,
     ) -> Result<(), ProvisionError> {
         let graph = self.graph;
-        let current = while_replicating(graph, self.progress, "read the application", || {
-            graph.get_application(&app.id)
-        })
-        .await?;
-        let orphans: Vec<String> = current
-            .password_credentials
-            .iter()
-            .filter(|c| {
-                !known.contains(&c.key_id)
-                    && c.display_name.as_deref() == Some(self.opts.secret_display_name.as_str())
+        let policy = graph.retry_policy().clone();
+        let mut orphans: Vec<String> = Vec::new();
+        for read in 0..policy.consistent_reads.max(1) {
+            if read > 0 {
+                tokio::time::sleep(policy.consistent_read_interval).await;
+            }
+            let current = while_replicating(graph, self.progress, "read the application", || {
+                graph.get_application(&app.id)
             })
-            .map(|c| c.key_id.clone())
-            .collect();
+            .await?;
+            for c in &current.password_credentials {
+                let ours =
+                    c.display_name.as_deref() == Some(self.opts.secret_display_name.as_str());
+                if ours && !keep.contains(&c.key_id) && !orphans.contains(&c.key_id) {
+                    orphans.push(c.key_id.clone());
+                }
+            }
+        }
         for key_id in remove_passwords(graph, &app.id, &orphans).await? {
             self.change(
                 ChangeKind::RemoveOrphanSecret,
-                format!("remove the client secret {key_id}, added by an interrupted request whose answer was lost"),
+                format!(
+                    "remove the client secret {key_id}, added by a request whose answer was lost"
+                ),
             );
         }
         Ok(())
