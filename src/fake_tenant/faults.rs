@@ -112,10 +112,18 @@ impl Faults {
             return None;
         }
         if self.retry_after_http_date {
-            // HTTP dates have whole-second resolution: round up so a client that honours the
-            // date never retries before the delay it was asked to wait.
-            let at = now + Duration::from_secs(secs.ceil() as u64);
-            Some(httpdate::fmt_http_date(at))
+            // HTTP dates have whole-second resolution and formatting truncates: round the
+            // instant up to the next whole second so a client that honours the date never
+            // retries before the delay it was asked to wait (it waits secs..secs+1).
+            // Clamped so an absurd knob value cannot overflow the clock arithmetic.
+            let at = now + Duration::from_secs_f64(secs.min(MAX_RETRY_AFTER_SECS));
+            let since_epoch = at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default();
+            let whole = since_epoch.as_secs() + u64::from(since_epoch.subsec_nanos() > 0);
+            Some(httpdate::fmt_http_date(
+                SystemTime::UNIX_EPOCH + Duration::from_secs(whole),
+            ))
         } else {
             Some(format!("{secs}"))
         }
@@ -126,6 +134,9 @@ impl Faults {
         self.page_size.max(1)
     }
 }
+
+/// Longest `Retry-After` date the fake will compute (one day).
+const MAX_RETRY_AFTER_SECS: f64 = 86_400.0;
 
 fn hits(every: Option<u32>, seq: u64) -> bool {
     matches!(every, Some(n) if n > 0 && seq % u64::from(n) == 0)
@@ -187,7 +198,7 @@ mod tests {
 
     #[test]
     fn retry_after_as_seconds_or_date() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let now = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_700);
         let secs = Faults {
             retry_after_secs: 0.05,
             ..Faults::default()
@@ -200,7 +211,11 @@ mod tests {
         };
         let header = date.retry_after_header(now).unwrap_or_default();
         let parsed = httpdate::parse_http_date(&header).unwrap_or(SystemTime::UNIX_EPOCH);
-        assert_eq!(parsed, now + Duration::from_secs(2));
+        // 0.7 + 1.5 = 2.2 s past a whole second: rounded up to 3, never down.
+        assert_eq!(
+            parsed,
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_003)
+        );
         let none = Faults {
             retry_after_secs: 0.0,
             ..Faults::default()
