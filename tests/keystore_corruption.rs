@@ -335,11 +335,17 @@ fn malformed_payloads_inside_valid_encryption_are_corrupt() {
         ("empty plaintext", vec![]),
         ("count cut short", vec![0, 0]),
         ("negative count", payload(-1, &[])),
-        ("count larger than entries", payload(2, &[good.clone()])),
-        ("count i32::MAX", payload(i32::MAX, &[good.clone()])),
+        (
+            "count larger than entries",
+            payload(2, std::slice::from_ref(&good)),
+        ),
+        (
+            "count i32::MAX",
+            payload(i32::MAX, std::slice::from_ref(&good)),
+        ),
         (
             "trailing bytes",
-            [payload(1, &[good.clone()]), vec![0]].concat(),
+            [payload(1, std::slice::from_ref(&good)), vec![0]].concat(),
         ),
         ("value length 2 GiB", payload(1, &[two_gib_value])),
         ("negative value length", payload(1, &[negative_value])),

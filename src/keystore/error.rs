@@ -141,10 +141,10 @@ impl KeystoreError {
             | KeystoreError::VersionTooNew { origin, .. }
             | KeystoreError::ChecksumMismatch { origin, .. }
             | KeystoreError::Corrupt { origin, .. }
-            | KeystoreError::WrongPasswordOrTampered { origin } => {
-                if origin.0.is_none() {
-                    origin.0 = Some(path.to_path_buf());
-                }
+            | KeystoreError::WrongPasswordOrTampered { origin }
+                if origin.0.is_none() =>
+            {
+                origin.0 = Some(path.to_path_buf());
             }
             _ => {}
         }
