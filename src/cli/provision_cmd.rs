@@ -1,16 +1,509 @@
-//! placeholder: replaced by the provisioning owner
-use super::GlobalOpts;
+//! `provision` and `deprovision`: the realm's Entra ID application, without touching any
+//! Elasticsearch file. `provision` hands a new client secret on only through
+//! `--secret-file` (created 0600, never overwritten); `setup` is the command that puts it
+//! in the keystore.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::realm_args::{connect, print_json, AppArgs, OutputFormat, DEFAULT_REALM};
+use super::terminal::Terminal;
+use super::{GlobalOpts, Verbosity};
+use crate::auth::AuthArgs;
+use crate::cloud::Endpoints;
+use crate::esconfig::{realm_setting_key, validate_realm_name, EsYml};
 use crate::exit::{CliError, ExitCode};
+use crate::graph::EndpointArgs;
+use crate::provision::{
+    self, admin_consent_instructions, deprovision, find_app, remove_passwords, AddSecret,
+    ConsentOutcome, NewSecret, NoProgress, Progress, ProvisionError, ProvisionOptions, Provisioned,
+    StderrProgress,
+};
+use crate::secret::ExposeSecret;
+
+/// Create or update the realm's application: find it (or create it), declare and grant the
+/// Microsoft Graph permissions, and add a client secret when one can be handed on.
 #[derive(Debug, clap::Args)]
-pub struct ProvisionArgs {}
-#[derive(Debug, clap::Args)]
-pub struct DeprovisionArgs {}
-pub async fn run_provision(_args: ProvisionArgs, _g: &GlobalOpts) -> Result<ExitCode, CliError> {
-    Err(CliError::new(ExitCode::Software, "placeholder"))
+pub struct ProvisionArgs {
+    #[command(flatten)]
+    pub app: AppArgs,
+    /// Elasticsearch config directory: a client_id already set there for --realm picks the application.
+    #[arg(long, value_name = "DIR")]
+    pub config: Option<PathBuf>,
+    /// Name of the microsoft_graph realm (for the configured client_id and the secret's display name).
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_REALM)]
+    pub realm: String,
+    /// Write a new client secret to PATH (created with mode 0600; an existing file is never overwritten). Without it no secret is added.
+    #[arg(long, value_name = "PATH")]
+    pub secret_file: Option<PathBuf>,
+    /// Add a new client secret even if the application already has one (needs --secret-file).
+    #[arg(long)]
+    pub new_secret: bool,
+    /// Only read: print what would change.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Application template to instantiate [default: the cloud's non-gallery template].
+    #[arg(long, value_name = "ID")]
+    pub template_id: Option<String>,
+    /// Output format: a text summary, or the JSON record (never holds the secret).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub endpoints: EndpointArgs,
 }
+
+/// Delete the realm's application and its service principal (found as `provision` finds it).
+#[derive(Debug, clap::Args)]
+pub struct DeprovisionArgs {
+    /// Display name of the Entra ID application.
+    #[arg(long, value_name = "NAME", default_value = provision::DEFAULT_APP_NAME)]
+    pub app_name: String,
+    /// Delete the application with this application (client) ID.
+    #[arg(long, value_name = "APP_ID")]
+    pub app_id: Option<String>,
+    /// Elasticsearch config directory: a client_id set there for --realm picks the application.
+    #[arg(long, value_name = "DIR")]
+    pub config: Option<PathBuf>,
+    /// Name of the microsoft_graph realm (for the configured client_id).
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_REALM)]
+    pub realm: String,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Only show what would be deleted.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub endpoints: EndpointArgs,
+}
+
+pub async fn run_provision(args: ProvisionArgs, global: &GlobalOpts) -> Result<ExitCode, CliError> {
+    let verbosity = global.verbosity();
+    check_app_id(args.app.app_id.as_deref())?;
+    validate_realm_name(&args.realm)?;
+    if args.new_secret && args.secret_file.is_none() {
+        return Err(CliError::usage(
+            "--new-secret needs --secret-file PATH: provision hands a new client secret out only through a file (setup writes it into the keystore instead)",
+        ));
+    }
+    if let (Some(path), false) = (&args.secret_file, args.dry_run) {
+        check_secret_file_target(path)?;
+    }
+    let configured = configured_client_id(args.config.as_deref(), &args.realm)?;
+
+    let conn = connect(&args.auth, &args.endpoints, verbosity > Verbosity::Silent)?;
+    let label = args.app.secret_label(args.config.as_deref(), &args.realm);
+    let mut opts = args.app.provision_options(&conn.endpoints, &label);
+    if let Some((id, source)) = configured {
+        opts.configured_client_id = Some(id);
+        opts.configured_client_id_source = Some(source);
+    }
+    opts.add_secret = match (&args.secret_file, args.new_secret) {
+        (None, _) => AddSecret::Never,
+        (Some(_), true) => AddSecret::Always,
+        (Some(_), false) => AddSecret::IfNone,
+    };
+    opts.dry_run = args.dry_run;
+    if let Some(template) = &args.template_id {
+        opts.template_id = template.clone();
+    }
+
+    let progress = progress_for(verbosity);
+    let record = provision::provision(&conn.graph, &opts, progress.as_ref()).await?;
+
+    let written = match (&record.new_secret, &args.secret_file) {
+        (Some(secret), Some(path)) => {
+            store_secret(&conn.graph, &record, secret, path).await?;
+            Some(path.as_path())
+        }
+        _ => None,
+    };
+    match args.output {
+        OutputFormat::Json => print_json(&ProvisionOutput {
+            record: &record,
+            secret_file: written,
+        })?,
+        OutputFormat::Text => print_summary(&record, &opts, written),
+    }
+    Ok(consent_exit(&record, &conn.endpoints, verbosity))
+}
+
+/// The JSON document: the record, plus where the secret went.
+#[derive(Serialize)]
+struct ProvisionOutput<'a> {
+    #[serde(flatten)]
+    record: &'a Provisioned,
+    secret_file: Option<&'a Path>,
+}
+
+fn progress_for(verbosity: Verbosity) -> Box<dyn Progress> {
+    if verbosity == Verbosity::Silent {
+        Box::new(NoProgress)
+    } else {
+        Box::new(StderrProgress::new())
+    }
+}
+
+fn check_app_id(app_id: Option<&str>) -> Result<(), CliError> {
+    match app_id {
+        Some(id) if uuid::Uuid::parse_str(id).is_err() => Err(CliError::usage(format!(
+            "--app-id must be an application (client) ID, a GUID such as 00000000-0000-0000-0000-000000000000; got `{id}`"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The realm's `client_id` in `config_dir/elasticsearch.yml`, with a description of where
+/// it came from for messages.
+fn configured_client_id(
+    config_dir: Option<&Path>,
+    realm: &str,
+) -> Result<Option<(String, String)>, CliError> {
+    let Some(dir) = config_dir else {
+        return Ok(None);
+    };
+    let yml = EsYml::load(dir)?;
+    let key = realm_setting_key(realm, "client_id");
+    Ok(yml
+        .get(&key)
+        .filter(|v| !v.trim().is_empty())
+        .map(|id| (id, format!("{key} in {}", yml.path().display()))))
+}
+
+/// Fail before any change if the secret could not be written: the file must not exist
+/// and its directory must.
+fn check_secret_file_target(path: &Path) -> Result<(), CliError> {
+    if path.symlink_metadata().is_ok() {
+        return Err(CliError::usage(format!(
+            "--secret-file {} already exists; it is never overwritten: move it away or choose another path",
+            path.display()
+        )));
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(CliError::new(
+            ExitCode::IoError,
+            format!(
+                "--secret-file {}: the directory {} does not exist",
+                path.display(),
+                parent.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Write the new secret to its file (0600, exclusive). If that fails the value is lost, so
+/// take the secret off the application again rather than leave an unusable one behind.
+async fn store_secret(
+    graph: &crate::graph::GraphClient,
+    record: &Provisioned,
+    secret: &NewSecret,
+    path: &Path,
+) -> Result<(), CliError> {
+    let written =
+        crate::fsutil::write_new_secret_file(path, secret.value.expose_secret().as_bytes());
+    let Err(e) = written else {
+        return Ok(());
+    };
+    let cleanup = match &record.app_object_id {
+        Some(object_id) => {
+            match remove_passwords(graph, object_id, std::slice::from_ref(&secret.key_id)).await {
+                Ok(_) => "it was removed from the application again".to_string(),
+                Err(err) => format!(
+                    "removing it from the application failed too ({err}): delete the client secret with keyId {} in the portal",
+                    secret.key_id
+                ),
+            }
+        }
+        None => format!(
+            "delete the client secret with keyId {} in the portal",
+            secret.key_id
+        ),
+    };
+    Err(CliError::new(
+        ExitCode::IoError,
+        format!(
+            "cannot write the new client secret to {}: {e}; {cleanup}",
+            path.display()
+        ),
+    ))
+}
+
+/// Exit 3 when consent is still needed and was not deliberately skipped; the instructions
+/// go to stderr (stdout holds the summary or JSON).
+fn consent_exit(record: &Provisioned, endpoints: &Endpoints, verbosity: Verbosity) -> ExitCode {
+    match &record.consent {
+        ConsentOutcome::Forbidden { instructions } => {
+            eprintln!(
+                "Admin consent is still required: the signed-in identity may not grant it ({}).\n{instructions}",
+                record.missing_permissions.join(", ")
+            );
+            ExitCode::ConsentRequired
+        }
+        ConsentOutcome::Skipped if !record.missing_permissions.is_empty() => {
+            if verbosity > Verbosity::Silent {
+                if let Some(app_id) = &record.app_id {
+                    eprintln!(
+                        "Admin consent was not granted (--no-consent); still missing: {}.\n{}",
+                        record.missing_permissions.join(", "),
+                        admin_consent_instructions(&record.tenant_id, app_id, endpoints)
+                    );
+                }
+            }
+            ExitCode::Ok
+        }
+        _ => ExitCode::Ok,
+    }
+}
+
+fn print_summary(record: &Provisioned, opts: &ProvisionOptions, secret_file: Option<&Path>) {
+    let unknown = "(to be created)";
+    let mut out = String::new();
+    if record.dry_run {
+        out.push_str("Dry run: nothing was changed.\n");
+    }
+    let line = |out: &mut String, label: &str, value: &str| {
+        out.push_str(&format!("{label:<19} {value}\n"));
+    };
+    line(&mut out, "Application:", &record.display_name);
+    line(
+        &mut out,
+        "Client ID:",
+        record.app_id.as_deref().unwrap_or(unknown),
+    );
+    line(&mut out, "Tenant ID:", &record.tenant_id);
+    line(
+        &mut out,
+        "Object ID:",
+        record.app_object_id.as_deref().unwrap_or(unknown),
+    );
+    line(
+        &mut out,
+        "Service principal:",
+        record.sp_id.as_deref().unwrap_or(unknown),
+    );
+    line(&mut out, "Marker tag:", &opts.marker_tag);
+    let consent = match &record.consent {
+        ConsentOutcome::Granted => "granted by this run".to_string(),
+        ConsentOutcome::AlreadyGranted => "already granted".to_string(),
+        ConsentOutcome::Forbidden { .. } => {
+            "NOT granted: an administrator must grant it (see below)".to_string()
+        }
+        ConsentOutcome::Skipped => "skipped (--no-consent)".to_string(),
+        ConsentOutcome::Planned => "would be granted".to_string(),
+    };
+    line(&mut out, "Admin consent:", &consent);
+    line(
+        &mut out,
+        "Granted:",
+        &list_or_none(&record.granted_permissions),
+    );
+    line(
+        &mut out,
+        "Missing:",
+        &list_or_none(&record.missing_permissions),
+    );
+    if record.secrets.is_empty() {
+        line(&mut out, "Client secrets:", "none");
+    }
+    for (i, s) in record.secrets.iter().enumerate() {
+        let label = if i == 0 { "Client secrets:" } else { "" };
+        let expires = s
+            .end_date_time
+            .map(|t| format!("expires {}", t.format("%Y-%m-%d")))
+            .unwrap_or_else(|| "no expiry listed".to_string());
+        line(
+            &mut out,
+            label,
+            &format!(
+                "{}  {}  {expires}",
+                s.key_id,
+                s.display_name.as_deref().unwrap_or("(no name)")
+            ),
+        );
+    }
+    let new_secret = match (&record.new_secret, secret_file) {
+        (Some(s), Some(path)) => format!(
+            "keyId {} written to {} (mode 0600)",
+            s.key_id,
+            path.display()
+        ),
+        _ if record.dry_run => "none added (dry run)".to_string(),
+        _ if opts.add_secret == AddSecret::Never => {
+            "none added (pass --secret-file PATH to receive one)".to_string()
+        }
+        _ => "none added (the application already has one; --new-secret adds another)".to_string(),
+    };
+    line(&mut out, "New secret:", &new_secret);
+    let heading = if record.dry_run {
+        "Planned changes:"
+    } else {
+        "Changes:"
+    };
+    if record.changes.is_empty() {
+        line(&mut out, heading, "none (already up to date)");
+    } else {
+        out.push_str(heading);
+        out.push('\n');
+        for c in &record.changes {
+            out.push_str(&format!("  - {}\n", c.detail));
+        }
+    }
+    print!("{out}");
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// What `deprovision --output json` prints.
+#[derive(Serialize)]
+struct DeprovisionOutput {
+    dry_run: bool,
+    /// Whether an application was found (and, unless a dry run, deleted).
+    found: bool,
+    application: Option<provision::Deprovisioned>,
+}
+
 pub async fn run_deprovision(
-    _args: DeprovisionArgs,
-    _g: &GlobalOpts,
+    args: DeprovisionArgs,
+    global: &GlobalOpts,
 ) -> Result<ExitCode, CliError> {
-    Err(CliError::new(ExitCode::Software, "placeholder"))
+    let verbosity = global.verbosity();
+    check_app_id(args.app_id.as_deref())?;
+    validate_realm_name(&args.realm)?;
+    let interactive = std::io::stdin().is_terminal();
+    if !args.yes && !args.dry_run && !interactive {
+        return Err(CliError::usage(
+            "deprovision deletes the application and its service principal; pass --yes to confirm (there is no terminal to ask on)",
+        ));
+    }
+    let configured = configured_client_id(args.config.as_deref(), &args.realm)?;
+    let conn = connect(&args.auth, &args.endpoints, verbosity > Verbosity::Silent)?;
+    let mut opts = ProvisionOptions::for_endpoints(&conn.endpoints).with_app_name(&args.app_name);
+    opts.app_id = args.app_id.clone();
+    if let Some((id, source)) = configured {
+        opts.configured_client_id = Some(id);
+        opts.configured_client_id_source = Some(source);
+    }
+    let found = match find_app(&conn.graph, &opts).await {
+        Ok(found) => found,
+        // Deleting what does not exist has reached its goal: scripts can run this twice.
+        Err(ProvisionError::AppNotFound { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let Some(found) = found else {
+        if verbosity > Verbosity::Silent {
+            eprintln!(
+                "No application found for '{}': nothing to delete.",
+                args.app_id.as_deref().unwrap_or(&args.app_name)
+            );
+        }
+        if args.output == OutputFormat::Json {
+            print_json(&DeprovisionOutput {
+                dry_run: args.dry_run,
+                found: false,
+                application: None,
+            })?;
+        }
+        return Ok(ExitCode::Ok);
+    };
+    if !args.yes && !args.dry_run {
+        let mut term = Terminal::stdio(verbosity);
+        let question = format!(
+            "Delete the application '{}' (client ID {}) and its service principal?",
+            found.app.display_name.as_deref().unwrap_or(&found.app.id),
+            found.app.app_id
+        );
+        if !term.prompt_yes_no(&question)? {
+            eprintln!("Nothing was deleted.");
+            return Ok(ExitCode::Ok);
+        }
+    }
+    let progress = progress_for(verbosity);
+    let done = deprovision(&conn.graph, &found, args.dry_run, progress.as_ref()).await?;
+    match args.output {
+        OutputFormat::Json => print_json(&DeprovisionOutput {
+            dry_run: args.dry_run,
+            found: true,
+            application: Some(done),
+        })?,
+        OutputFormat::Text if args.dry_run => println!(
+            "Dry run: would delete the application {} (client ID {}) and its service principal.",
+            done.app_object_id, done.app_id
+        ),
+        OutputFormat::Text => println!(
+            "Deleted the application {} (client ID {}){}. Entra ID keeps deleted applications restorable for 30 days.",
+            done.app_object_id,
+            done.app_id,
+            if done.sp_id.is_some() {
+                " and its service principal"
+            } else {
+                ""
+            }
+        ),
+    }
+    Ok(ExitCode::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_ids_must_be_guids() {
+        assert!(check_app_id(None).is_ok());
+        assert!(check_app_id(Some("0b7e4a52-7a3f-4c59-9d8e-7d1c6f6c1111")).is_ok());
+        let err = check_app_id(Some("my-app")).unwrap_err();
+        assert_eq!(err.code, ExitCode::Usage);
+        assert!(err.message.contains("--app-id"));
+    }
+
+    #[test]
+    fn secret_file_targets_are_checked_before_any_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let existing = dir.path().join("s");
+        std::fs::write(&existing, b"x").unwrap();
+        let err = check_secret_file_target(&existing).unwrap_err();
+        assert_eq!(err.code, ExitCode::Usage);
+        assert!(err.message.contains("never overwritten"));
+        let err = check_secret_file_target(&dir.path().join("missing/s")).unwrap_err();
+        assert_eq!(err.code, ExitCode::IoError);
+        assert!(check_secret_file_target(&dir.path().join("new")).is_ok());
+    }
+
+    #[test]
+    fn the_configured_client_id_is_read_from_the_realm() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(configured_client_id(Some(dir.path()), "r1").unwrap(), None);
+        std::fs::write(
+            dir.path().join("elasticsearch.yml"),
+            "xpack.security.authc.realms.microsoft_graph.r1.client_id: 0b7e4a52-7a3f-4c59-9d8e-7d1c6f6c1111\n",
+        )
+        .unwrap();
+        let (id, source) = configured_client_id(Some(dir.path()), "r1")
+            .unwrap()
+            .unwrap();
+        assert_eq!(id, "0b7e4a52-7a3f-4c59-9d8e-7d1c6f6c1111");
+        assert!(source.contains("elasticsearch.yml"), "{source}");
+        assert_eq!(configured_client_id(Some(dir.path()), "r2").unwrap(), None);
+        assert_eq!(configured_client_id(None, "r1").unwrap(), None);
+    }
 }

@@ -334,11 +334,11 @@ impl GraphClient {
             let retry_after = header(&headers, RETRY_AFTER.as_str())
                 .and_then(|v| parse_retry_after(&v, SystemTime::now()));
             return Attempt::Throttled {
-                error: GraphError::Api(error),
+                error: GraphError::Api(Box::new(error)),
                 retry_after,
             };
         }
-        Attempt::Failed(GraphError::Api(error))
+        Attempt::Failed(GraphError::Api(Box::new(error)))
     }
 }
 

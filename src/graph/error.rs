@@ -66,7 +66,7 @@ impl fmt::Display for ApiError {
 pub enum GraphError {
     /// Graph answered with an error status.
     #[error("{0}")]
-    Api(ApiError),
+    Api(Box<ApiError>),
     /// No usable HTTP response (connection refused or reset, TLS failure, timeout).
     #[error("cannot reach Microsoft Graph for {method} {path}: {reason} [client-request-id: {client_request_id}]; check --graph-host, --ca-cert and the network")]
     Transport {
@@ -316,7 +316,7 @@ mod tests {
             date: None,
             detail_codes: vec!["InvalidKeyEndDate".into()],
         };
-        let shown = GraphError::Api(e).to_string();
+        let shown = GraphError::Api(Box::new(e)).to_string();
         for part in [
             "400",
             "CredentialInvalidLifetimeAsPerAppPolicy",
@@ -333,7 +333,7 @@ mod tests {
     #[test]
     fn exit_codes_follow_the_status() {
         let api = |status| {
-            GraphError::Api(ApiError {
+            GraphError::Api(Box::new(ApiError {
                 method: "GET".into(),
                 path: "/x".into(),
                 status,
@@ -343,7 +343,7 @@ mod tests {
                 client_request_id: None,
                 date: None,
                 detail_codes: vec![],
-            })
+            }))
         };
         assert_eq!(api(401).exit_code(), ExitCode::CredentialsRejected);
         assert_eq!(api(403).exit_code(), ExitCode::NoPermission);

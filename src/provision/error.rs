@@ -40,7 +40,7 @@ pub enum ProvisionError {
     SecretPolicy {
         days: u32,
         limit_days: Option<u32>,
-        graph: ApiError,
+        graph: Box<ApiError>,
     },
 
     /// A new object did not become consistently readable before the deadline.
@@ -145,7 +145,7 @@ mod tests {
         let e = ProvisionError::SecretPolicy {
             days: 180,
             limit_days: Some(90),
-            graph: api(400, "CredentialInvalidLifetimeAsPerAppPolicy"),
+            graph: Box::new(api(400, "CredentialInvalidLifetimeAsPerAppPolicy")),
         };
         let m = e.to_string();
         assert!(m.contains("--secret-lifetime 90 or less"), "{m}");
@@ -155,7 +155,7 @@ mod tests {
         let e = ProvisionError::SecretPolicy {
             days: 180,
             limit_days: None,
-            graph: api(400, "CredentialInvalidLifetimeAsPerAppPolicy"),
+            graph: Box::new(api(400, "CredentialInvalidLifetimeAsPerAppPolicy")),
         };
         assert!(e
             .to_string()
@@ -183,14 +183,17 @@ mod tests {
     #[test]
     fn forbidden_writes_name_the_missing_permission() {
         let e = ProvisionError::from_write(
-            GraphError::Api(api(403, "Authorization_RequestDenied")),
+            GraphError::Api(Box::new(api(403, "Authorization_RequestDenied"))),
             "create the application",
             "Application.ReadWrite.All",
         );
         assert_eq!(e.exit_code(), ExitCode::NoPermission);
         assert!(e.to_string().contains("Application.ReadWrite.All"));
-        let e =
-            ProvisionError::from_write(GraphError::Api(api(400, "Request_BadRequest")), "x", "y");
+        let e = ProvisionError::from_write(
+            GraphError::Api(Box::new(api(400, "Request_BadRequest"))),
+            "x",
+            "y",
+        );
         assert!(matches!(e, ProvisionError::Graph(_)));
     }
 

@@ -72,11 +72,7 @@ pub fn merged_required_access(
     let entry = &mut merged[index];
     let mut changed = false;
     for p in wanted {
-        let declared = entry
-            .resource_access
-            .iter()
-            .any(|a| a.id.eq_ignore_ascii_case(&p.id) && a.kind == "Role");
-        if !declared {
+        if !declares(std::slice::from_ref(entry), p) {
             entry.resource_access.push(ResourceAccess {
                 id: p.id.clone(),
                 kind: "Role".to_string(),
@@ -85,6 +81,15 @@ pub fn merged_required_access(
         }
     }
     changed.then_some(merged)
+}
+
+/// Whether `access` declares `p` as a Microsoft Graph application permission.
+fn declares(access: &[RequiredResourceAccess], p: &GraphPermission) -> bool {
+    access
+        .iter()
+        .filter(|r| r.resource_app_id == MICROSOFT_GRAPH_APP_ID)
+        .flat_map(|r| &r.resource_access)
+        .any(|a| a.id.eq_ignore_ascii_case(&p.id) && a.kind == "Role")
 }
 
 impl Flow<'_> {
@@ -96,16 +101,28 @@ impl Flow<'_> {
         app: &Application,
         permissions: Option<&[GraphPermission]>,
     ) -> Result<(), ProvisionError> {
-        let values = self.opts.permissions.role_values().join(", ");
-        let detail = format!("declare the Microsoft Graph application permissions {values}");
+        let detail = |values: Vec<&str>| {
+            format!(
+                "declare the Microsoft Graph application permissions {}",
+                values.join(", ")
+            )
+        };
         let Some(permissions) = permissions else {
-            self.change(ChangeKind::SetRequiredResourceAccess, detail);
+            let all = self.opts.permissions.role_values().to_vec();
+            self.change(ChangeKind::SetRequiredResourceAccess, detail(all));
             return Ok(());
         };
         let Some(merged) = merged_required_access(&app.required_resource_access, permissions)
         else {
             return Ok(());
         };
+        // Name only the permissions this adds.
+        let added: Vec<&str> = permissions
+            .iter()
+            .filter(|p| !declares(&app.required_resource_access, p))
+            .map(|p| p.value.as_str())
+            .collect();
+        let detail = detail(added);
         if !self.opts.dry_run {
             let graph = self.graph;
             let patch = ApplicationPatch {
