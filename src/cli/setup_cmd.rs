@@ -369,13 +369,18 @@ fn print_setup_summary(
         out.push_str(&format!("  verify: skipped ({why})\n"));
     }
     if !outcome.dry_run {
-        out.push_str(&next_steps(&outcome.realm, es_home));
+        out.push_str(&next_steps(
+            &outcome.realm,
+            es_home,
+            outcome.files_written > 0,
+        ));
     }
     print!("{out}");
 }
 
-/// The steps that remain manual after `setup`.
-pub fn next_steps(realm: &str, es_home: Option<&Path>) -> String {
+/// The steps that remain manual after `setup`. The restart is only asked for when files
+/// were written: the realm reads its settings and secret at node start.
+pub fn next_steps(realm: &str, es_home: Option<&Path>, files_written: bool) -> String {
     let plugin = match es_home {
         Some(home) if home.join("plugins").join("microsoft-graph-authz").is_dir() => {
             format!("  1. The microsoft-graph-authz plugin is installed in {} (install it on every other node too).\n", home.display())
@@ -387,8 +392,13 @@ pub fn next_steps(realm: &str, es_home: Option<&Path>) -> String {
         ),
         None => "  1. Install the plugin on every node: bin/elasticsearch-plugin install microsoft-graph-authz\n".to_string(),
     };
+    let restart = if files_written {
+        "  5. Copy the keystore and yml changes to every node, then do a rolling restart: the realm reads its secret at node start.\n"
+    } else {
+        "  5. No file changed, so no restart is needed for this run.\n"
+    };
     format!(
-        "\nNext steps:\n{plugin}  2. Reference the realm from your SAML/JWT/OIDC realm: authorization_realms: [\"{realm}\"]\n  3. Map groups to roles (role mappings on the group object IDs).\n  4. The realm needs a Platinum or Enterprise licence (or a trial).\n  5. Copy the keystore and yml changes to every node, then do a rolling restart: the realm reads its secret at node start.\n"
+        "\nNext steps:\n{plugin}  2. Reference the realm from your SAML/JWT/OIDC realm: authorization_realms: [\"{realm}\"]\n  3. Map groups to roles (role mappings on the group object IDs).\n  4. The realm needs a Platinum or Enterprise licence (or a trial).\n{restart}"
     )
 }
 

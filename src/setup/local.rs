@@ -11,13 +11,21 @@ use std::path::{Path, PathBuf};
 
 use crate::esconfig::{self, EsYml, RealmYml};
 use crate::exit::{CliError, ExitCode};
-use crate::fsutil::{self, PreparedFile};
+use crate::fsutil::{self, PreparedFile, ReplaceStep};
 use crate::keystore::{self, FormatVersion, Keystore, KeystoreLock};
 use crate::secret::{ExposeSecret, SecretString};
 
 /// Temp name for a new `elasticsearch.yml`, next to it (the keystore's is
 /// `elasticsearch.keystore.tmp`, chosen by Elasticsearch).
 const YML_TEMP_NAME: &str = "elasticsearch.yml.tmp";
+/// The realm settings `setup` decides itself (the others are left to the user).
+const MANAGED_SETTINGS: &[&str] = &[
+    "order",
+    "client_id",
+    "tenant_id",
+    "access_token_host",
+    "graph_host",
+];
 /// Mode of an `elasticsearch.yml` this tool creates (an existing file keeps its mode):
 /// `rw-rw----`, like the keystore, because it names the tenant and the app.
 const NEW_YML_MODE: u32 = 0o660;
@@ -68,13 +76,18 @@ impl ConfigDir {
             keystore,
         };
         let misplaced = opened.misplaced_settings(realm);
-        if !misplaced.is_empty() && !move_misplaced {
+        if let (Some(first), false) = (misplaced.first(), move_misplaced) {
+            // Elasticsearch's own words (it refuses to start with this message), so a search
+            // for the startup error finds this one too.
+            let others = match misplaced.len() {
+                1 => String::new(),
+                n => format!(" (and {} more: [{}])", n - 1, misplaced[1..].join("], [")),
+            };
             return Err(CliError::new(
                 ExitCode::Config,
                 format!(
-                    "{}: [{}] is a non-secure setting and must be stored inside elasticsearch.yml, but was found inside the Elasticsearch keystore (Elasticsearch refuses to start); run again with --move-misplaced-settings to move it, or remove it with `keystore remove`",
+                    "{}: Setting [{first}] is a non-secure setting and must be stored inside elasticsearch.yml, but was found inside the Elasticsearch keystore{others}; run again with --move-misplaced-settings to move it to elasticsearch.yml, or remove it with `msgraph-keystore keystore remove {first}`",
                     keystore::keystore_path(dir).display(),
-                    misplaced.join("], [")
                 ),
             ));
         }
@@ -92,6 +105,38 @@ impl ConfigDir {
     /// What the yml says about the realm.
     pub fn realm_yml(&self, realm: &str) -> RealmYml {
         self.yml.realm(realm)
+    }
+
+    /// The realm's settings as the user configured them: the yml's, completed by non-secure
+    /// settings found in the keystore by mistake (which `plan` moves to the yml). A
+    /// `client_id` left in the keystore still names the user's application.
+    pub fn configured(&self, realm: &str) -> Result<RealmYml, CliError> {
+        let mut found = self.yml.realm(realm);
+        let Some(ks) = &self.keystore else {
+            return Ok(found);
+        };
+        for key in self.misplaced_settings(realm) {
+            let Some(value) = ks.get_string(&key)? else {
+                continue;
+            };
+            let value = value.expose_secret().trim().to_string();
+            let setting = key.rsplit('.').next().unwrap_or_default();
+            let slot = match setting {
+                "client_id" => &mut found.client_id,
+                "tenant_id" => &mut found.tenant_id,
+                "order" => {
+                    if found.order.is_none() {
+                        found.order = value.parse().ok();
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(value);
+            }
+        }
+        Ok(found)
     }
 
     /// The realm's client secret from the keystore, if there is one.
@@ -131,7 +176,8 @@ impl ConfigDir {
             }
         }
 
-        let order = match (values.order, yml.realm(realm).order) {
+        let configured = self.configured(realm)?;
+        let order = match (values.order, configured.order) {
             (Some(explicit), _) => explicit,
             (None, Some(existing)) => existing,
             (None, None) => yml.next_realm_order(),
@@ -160,8 +206,11 @@ impl ConfigDir {
                 None => {}
             }
         }
+        // client_id, tenant_id and order from the keystore already fed `values`/`configured`,
+        // and the hosts follow the endpoints this run uses; the rest move verbatim.
         for (setting, value) in &moved {
-            if !settings.iter().any(|(s, _)| s == setting) {
+            let managed = MANAGED_SETTINGS.contains(&setting.as_str());
+            if !managed && !settings.iter().any(|(s, _)| s == setting) {
                 settings.push((setting.as_str(), value.clone()));
             }
         }
@@ -265,29 +314,101 @@ impl DirPlan {
     }
 }
 
+/// Why [`commit_all`] failed, and what had been replaced by then.
+#[derive(Debug)]
+pub struct CommitFailure {
+    pub error: CliError,
+    /// Files already renamed into place when it failed; empty means nothing changed in any
+    /// config directory.
+    pub replaced: Vec<PathBuf>,
+}
+
 /// Write every plan, all or none: each new file is first written and fsynced as a temp file
 /// next to its target; only when every temp file exists is anything renamed. A failure while
-/// preparing leaves every directory untouched (the temp files are removed).
-pub fn commit_all(plans: &[DirPlan]) -> Result<usize, CliError> {
+/// preparing leaves every directory untouched (the temp files are removed). Returns the
+/// number of files replaced.
+pub fn commit_all(plans: &[DirPlan]) -> Result<usize, CommitFailure> {
+    let untouched = |error: CliError| CommitFailure {
+        error: CliError::new(
+            error.code,
+            format!("{error}; nothing was changed in any config directory"),
+        ),
+        replaced: Vec::new(),
+    };
     let mut prepared: Vec<PreparedFile> = Vec::new();
     for plan in plans {
         if let Some(ks) = &plan.keystore_after {
-            prepared.push(keystore::prepare_save(&plan.dir, ks)?);
+            prepared.push(keystore::prepare_save(&plan.dir, ks).map_err(|e| untouched(e.into()))?);
         }
         if let Some(text) = &plan.yml_after {
             let mode = existing_mode(&plan.yml_path).unwrap_or(NEW_YML_MODE);
             let file =
                 fsutil::prepare_replace(&plan.yml_path, YML_TEMP_NAME, text.as_bytes(), mode)
-                    .map_err(|e| yml_write_error(&plan.yml_path, e))?;
+                    .map_err(|e| untouched(write_error(&plan.yml_path, e)))?;
             prepared.push(file);
         }
     }
-    let count = prepared.len();
+    // From here a failure can only be a rename (or the fsync after it); files not yet
+    // renamed are dropped with the iterator, which removes their temp files.
+    let mut replaced: Vec<PathBuf> = Vec::new();
+    let mut sync_failure: Option<CliError> = None;
     for file in prepared {
         let target = file.target().to_path_buf();
-        file.commit().map_err(|e| yml_write_error(&target, e))?;
+        match file.commit() {
+            Ok(()) => replaced.push(target),
+            Err(e) if fsutil::failed_step(&e) == Some(ReplaceStep::SyncDirectory) => {
+                // Renamed, but the directory entry may not survive a crash: finish the others
+                // and report it.
+                sync_failure.get_or_insert_with(|| write_error(&target, e));
+                replaced.push(target);
+            }
+            Err(e) => {
+                let error = write_error(&target, e);
+                let done = replaced
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let message = if replaced.is_empty() {
+                    format!("{error}; nothing was changed in any config directory")
+                } else {
+                    format!("{error}; already replaced: {done}; run the command again to finish the others")
+                };
+                return Err(CommitFailure {
+                    error: CliError::new(error.code, message),
+                    replaced,
+                });
+            }
+        }
     }
-    Ok(count)
+    match sync_failure {
+        None => Ok(replaced.len()),
+        Some(error) => Err(CommitFailure { error, replaced }),
+    }
+}
+
+/// Check, changing nothing, that every file `plan` would replace can be replaced: the
+/// directory is writable, the temp name is free (a stale temp file is removed, as the real
+/// write would), and the file's owner would not change. Meant to run before anything is
+/// created in the tenant, so an unwritable directory does not cost a client secret.
+pub fn probe_writable(plan: &DirPlan) -> Result<(), CliError> {
+    let mut targets: Vec<(PathBuf, &str)> = Vec::new();
+    if plan.keystore_after.is_some() {
+        targets.push((
+            keystore::keystore_path(&plan.dir),
+            keystore::file::TEMP_FILENAME,
+        ));
+    }
+    if plan.yml_after.is_some() {
+        targets.push((plan.yml_path.clone(), YML_TEMP_NAME));
+    }
+    for (target, temp_name) in targets {
+        // An empty temp file, removed again when the prepared file is dropped.
+        let probe = fsutil::prepare_replace(&target, temp_name, b"", 0o600)
+            .map_err(|e| write_error(&target, e))?;
+        drop(probe);
+    }
+    Ok(())
 }
 
 fn existing_mode(path: &Path) -> Option<u32> {
@@ -297,7 +418,7 @@ fn existing_mode(path: &Path) -> Option<u32> {
         .map(|m| m.permissions().mode() & 0o7777)
 }
 
-fn yml_write_error(path: &Path, err: std::io::Error) -> CliError {
+fn write_error(path: &Path, err: std::io::Error) -> CliError {
     if let Some(refused) = fsutil::owner_change(&err) {
         return CliError::new(
             ExitCode::Config,
@@ -308,13 +429,13 @@ fn yml_write_error(path: &Path, err: std::io::Error) -> CliError {
             ),
         );
     }
-    CliError::new(
-        ExitCode::IoError,
-        format!(
-            "cannot write {}: {err}; nothing was changed in any config directory",
-            path.display()
-        ),
-    )
+    let code = match err.kind() {
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+            ExitCode::Config
+        }
+        _ => ExitCode::IoError,
+    };
+    CliError::new(code, format!("cannot write {}: {err}", path.display()))
 }
 
 fn check_is_dir(dir: &Path) -> Result<(), CliError> {

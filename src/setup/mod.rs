@@ -14,13 +14,13 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::cloud::{Endpoints, DEFAULT_ACCESS_TOKEN_HOST, DEFAULT_GRAPH_HOST};
-use crate::exit::{CliError, ExitCode};
+use crate::exit::{CliError, ExitCode, UserFacing};
 use crate::graph::GraphClient;
 use crate::keystore::FormatVersion;
 use crate::provision::{self, AddSecret, ConsentOutcome, Progress, ProvisionOptions, Provisioned};
 use crate::secret::{ExposeSecret, SecretString};
 
-pub use local::{client_secret_key, commit_all, ConfigDir, DirPlan, RealmValues};
+pub use local::{client_secret_key, commit_all, CommitFailure, ConfigDir, DirPlan, RealmValues};
 pub use verify::{verify, VerifyInput, VerifyReport};
 
 /// What `setup`/`rotate` should do, beyond the provisioning options.
@@ -132,7 +132,7 @@ fn existing_realm(dirs: &[ConfigDir], realm: &str) -> Result<ExistingRealm, CliE
     let mut complete = !dirs.is_empty();
     let mut same_secret = true;
     for dir in dirs {
-        let yml = dir.realm_yml(realm);
+        let yml = dir.configured(realm)?;
         for (what, found, seen) in [
             ("client_id", &yml.client_id, &mut client_id),
             ("tenant_id", &yml.tenant_id, &mut tenant_id),
@@ -176,6 +176,11 @@ fn existing_realm(dirs: &[ConfigDir], realm: &str) -> Result<ExistingRealm, CliE
 /// verify. `dirs` are already opened (locked, read, checked). With no dirs (the Kubernetes
 /// output) a new secret is always added and nothing local is written; the caller takes the
 /// secret from `provisioned.new_secret`.
+///
+/// Everything local that can be checked is checked before the tenant is touched: every
+/// directory is planned with provisional values (so an edit the yml refuses shows now) and,
+/// unless dry-running, probed for writing. If writing still fails after a new secret was
+/// added, that secret is removed from the application again.
 pub async fn run_setup(
     graph: &GraphClient,
     http: &reqwest::Client,
@@ -207,6 +212,7 @@ pub async fn run_setup(
     } else {
         AddSecret::Never
     };
+    preflight(dirs, opts, &existing, add)?;
 
     let provisioned = provision::provision(graph, &popts, progress).await?;
 
@@ -225,27 +231,17 @@ pub async fn run_setup(
         &opts.endpoints,
     );
 
-    let mut plans = Vec::new();
-    for dir in dirs {
-        // In a dry run that would add a secret there is no value yet: a placeholder shows
-        // the keystore change without inventing a secret.
-        let planned_secret = match (&secret, opts.dry_run && add) {
-            (_, true) => Some(SecretString::from("<new client secret>".to_string())),
-            (Some(s), false) => Some(s.clone()),
-            (None, false) => None,
-        };
-        plans.push(dir.plan(
-            &opts.realm,
-            &values,
-            planned_secret.as_ref(),
-            opts.new_keystore_version,
-        )?);
-    }
-
-    let files_written = if opts.dry_run || dirs.is_empty() {
-        0
-    } else {
-        commit_all(&plans)?
+    // In a dry run that would add a secret there is no value yet: a placeholder shows the
+    // keystore change without inventing a secret.
+    let planned_secret = match (&secret, opts.dry_run && add) {
+        (_, true) => Some(SecretString::from(PLACEHOLDER_SECRET.to_string())),
+        (Some(s), false) => Some(s.clone()),
+        (None, false) => None,
+    };
+    let written = plan_and_commit(dirs, opts, &values, planned_secret.as_ref());
+    let (plans, files_written) = match written {
+        Ok(done) => done,
+        Err(failure) => return Err(undo_new_secret(graph, &provisioned, failure, progress).await),
     };
     let config_dirs = plans
         .iter()
@@ -262,10 +258,7 @@ pub async fn run_setup(
         (None, Some("dry run".to_string()))
     } else if !opts.verify {
         (None, Some("--no-verify".to_string()))
-    } else if !matches!(
-        provisioned.consent,
-        ConsentOutcome::Granted | ConsentOutcome::AlreadyGranted
-    ) {
+    } else if !consent_done(&provisioned.consent) {
         (
             None,
             Some("admin consent has not been granted yet; run `verify` once it is".to_string()),
@@ -306,6 +299,116 @@ pub async fn run_setup(
     };
     let new_secret = if dirs.is_empty() { secret } else { None };
     Ok((outcome, new_secret))
+}
+
+/// Stands in for values not known before provisioning (the client and tenant IDs of an app
+/// not created yet): GUID-shaped, so the yml edit is checked as it will really be made.
+const PLACEHOLDER_GUID: &str = "00000000-0000-0000-0000-000000000000";
+/// Stands in for a secret Graph has not issued yet (dry runs and the pre-flight check).
+const PLACEHOLDER_SECRET: &str = "<new client secret>";
+
+/// Plan every directory with the values known before provisioning, and (unless dry-running)
+/// probe each file that would change for writing, so local problems stop the run before
+/// anything is created in the tenant.
+fn preflight(
+    dirs: &[ConfigDir],
+    opts: &SetupOptions,
+    existing: &ExistingRealm,
+    add_secret: bool,
+) -> Result<(), CliError> {
+    let client_id = existing
+        .client_id
+        .as_deref()
+        .or(opts.provision.app_id.as_deref())
+        .unwrap_or(PLACEHOLDER_GUID);
+    let tenant_id = existing.tenant_id.as_deref().unwrap_or(PLACEHOLDER_GUID);
+    let values = realm_values(client_id, tenant_id, opts.order, &opts.endpoints);
+    let secret = if add_secret {
+        Some(SecretString::from(PLACEHOLDER_SECRET.to_string()))
+    } else {
+        existing.secret.clone()
+    };
+    for dir in dirs {
+        let plan = dir.plan(
+            &opts.realm,
+            &values,
+            secret.as_ref(),
+            opts.new_keystore_version,
+        )?;
+        if !opts.dry_run {
+            local::probe_writable(&plan).map_err(|e| {
+                CliError::new(
+                    e.code,
+                    format!("{e}; nothing was changed in the tenant or any config directory"),
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Plan every directory with the provisioned values and, unless dry-running, write them all
+/// or none. Returns the plans and the number of files replaced.
+fn plan_and_commit(
+    dirs: &[ConfigDir],
+    opts: &SetupOptions,
+    values: &RealmValues,
+    secret: Option<&SecretString>,
+) -> Result<(Vec<DirPlan>, usize), CommitFailure> {
+    let not_written = |error: CliError| CommitFailure {
+        error,
+        replaced: Vec::new(),
+    };
+    let plans = dirs
+        .iter()
+        .map(|dir| dir.plan(&opts.realm, values, secret, opts.new_keystore_version))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(not_written)?;
+    let written = if opts.dry_run || dirs.is_empty() {
+        0
+    } else {
+        commit_all(&plans)?
+    };
+    Ok((plans, written))
+}
+
+/// A write failed after provisioning: if this run added a secret that reached no keystore,
+/// remove it from the application again (nobody could ever use it), and say what happened.
+async fn undo_new_secret(
+    graph: &GraphClient,
+    provisioned: &Provisioned,
+    failure: CommitFailure,
+    progress: &dyn Progress,
+) -> CliError {
+    let CommitFailure { error, replaced } = failure;
+    let (Some(new), Some(object_id)) = (&provisioned.new_secret, &provisioned.app_object_id) else {
+        return error;
+    };
+    if !replaced.is_empty() {
+        return CliError::new(
+            error.code,
+            format!(
+                "{error}; the new client secret (keyId {}) is kept because some keystores already hold it",
+                new.key_id
+            ),
+        );
+    }
+    progress.step(&format!(
+        "Removing the new client secret (keyId {}) again: it could not be written anywhere",
+        new.key_id
+    ));
+    let detail = match provision::remove_passwords(graph, object_id, &[new.key_id.clone()]).await
+    {
+        Ok(_) => format!(
+            "the new client secret (keyId {}) was removed from the application again",
+            new.key_id
+        ),
+        Err(e) => format!(
+            "the new client secret (keyId {}) could not be removed ({e}); remove it under the application's Certificates & secrets",
+            new.key_id
+        ),
+    };
+    CliError::new(error.code, format!("{error}; {detail}"))
 }
 
 /// Whether this run must add a secret, and why (for the summary).
@@ -375,8 +478,6 @@ async fn decide_secret(
         Err(e) => Err(e.into()),
     }
 }
-
-use crate::exit::UserFacing;
 
 fn first_words(s: &str) -> String {
     s.chars().take(120).collect()
