@@ -110,6 +110,12 @@ async fn provision_json_secret_file_and_no_leaks_at_trace_level() {
     let secret = std::fs::read_to_string(&secret_path).expect("read secret");
     assert_not_leaked(&out, &secret);
     assert_not_leaked(&out, tenant.admin().client_secret.expose_secret());
+    // Nor any access token (JWTs start with the base64 of `{"`).
+    assert!(!text(&out.stderr).contains("eyJ"), "a token in the log");
+    assert!(
+        !text(&out.stderr).contains("Bearer "),
+        "an Authorization header in the log"
+    );
 
     // The file holds exactly the secret: it signs in as the new application.
     client_credentials_token(
