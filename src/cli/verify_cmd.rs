@@ -158,6 +158,15 @@ fn read_secret(
         SecretString::from(String::new())
     };
     let ks = keystore::load_read_only(dir, &password)?;
+    // Elasticsearch would not even start with these: the realm could never use the secret.
+    let misplaced = esconfig::non_secure_keys_in(&ks.names(), Some(realm));
+    if !misplaced.is_empty() {
+        return Err(crate::setup::local::misplaced_error(
+            dir,
+            &misplaced,
+            "run `msgraph-keystore setup --move-misplaced-settings` to move it to elasticsearch.yml",
+        ));
+    }
     ks.get_string(&key)?.ok_or_else(|| {
         CliError::new(
             ExitCode::Config,

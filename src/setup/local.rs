@@ -76,19 +76,11 @@ impl ConfigDir {
             keystore,
         };
         let misplaced = opened.misplaced_settings(realm);
-        if let (Some(first), false) = (misplaced.first(), move_misplaced) {
-            // Elasticsearch's own words (it refuses to start with this message), so a search
-            // for the startup error finds this one too.
-            let others = match misplaced.len() {
-                1 => String::new(),
-                n => format!(" (and {} more: [{}])", n - 1, misplaced[1..].join("], [")),
-            };
-            return Err(CliError::new(
-                ExitCode::Config,
-                format!(
-                    "{}: Setting [{first}] is a non-secure setting and must be stored inside elasticsearch.yml, but was found inside the Elasticsearch keystore{others}; run again with --move-misplaced-settings to move it to elasticsearch.yml, or remove it with `msgraph-keystore keystore remove {first}`",
-                    keystore::keystore_path(dir).display(),
-                ),
+        if !misplaced.is_empty() && !move_misplaced {
+            return Err(misplaced_error(
+                dir,
+                &misplaced,
+                "run again with --move-misplaced-settings to move it to elasticsearch.yml",
             ));
         }
         Ok(opened)
@@ -261,6 +253,24 @@ impl ConfigDir {
             notes,
         })
     }
+}
+
+/// The refusal for the realm's non-secure settings found in `dir`'s keystore (at least one),
+/// in Elasticsearch's own words (it refuses to start with this message, so a search for the
+/// startup error finds this one too), followed by `remedy`.
+pub fn misplaced_error(dir: &Path, misplaced: &[String], remedy: &str) -> CliError {
+    let first = misplaced.first().map(String::as_str).unwrap_or_default();
+    let others = match misplaced.len() {
+        0 | 1 => String::new(),
+        n => format!(" (and {} more: [{}])", n - 1, misplaced[1..].join("], [")),
+    };
+    CliError::new(
+        ExitCode::Config,
+        format!(
+            "{}: Setting [{first}] is a non-secure setting and must be stored inside elasticsearch.yml, but was found inside the Elasticsearch keystore{others}; {remedy}, or remove it with `msgraph-keystore keystore remove {first}`",
+            keystore::keystore_path(dir).display(),
+        ),
+    )
 }
 
 /// The realm's non-secure values as they should end up in `elasticsearch.yml`.

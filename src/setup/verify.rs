@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::auth::{self, AccessToken, AuthError, TokenSource};
-use crate::exit::ExitCode;
+use crate::exit::{ExitCode, UserFacing};
 use crate::graph::{GraphClient, GraphError};
 use crate::secret::SecretString;
 
@@ -92,17 +92,32 @@ impl VerifyReport {
 }
 
 /// Why verification could not even get a verdict.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub enum VerifyError {
-    /// The token endpoint refused the credentials (also after waiting for replication).
-    #[error("the realm's credentials do not work: {0}")]
+    /// The token request failed: credentials refused (also after waiting for replication),
+    /// or the login host could not be reached.
     Token(AuthError),
     /// Graph could not be reached or failed in a way that says nothing about the credentials.
-    #[error("the realm's Graph calls failed: {0}")]
     Graph(GraphError),
 }
 
-impl crate::exit::UserFacing for VerifyError {
+impl std::fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // Only a refusal says something about the credentials; an unreachable host or a
+            // throttled endpoint does not.
+            VerifyError::Token(e) if e.exit_code() == ExitCode::CredentialsRejected => {
+                write!(f, "the realm's credentials do not work: {e}")
+            }
+            VerifyError::Token(e) => write!(f, "the realm's token request failed: {e}"),
+            VerifyError::Graph(e) => write!(f, "the realm's Graph calls failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for VerifyError {}
+
+impl UserFacing for VerifyError {
     fn exit_code(&self) -> ExitCode {
         match self {
             VerifyError::Token(e) => e.exit_code(),
