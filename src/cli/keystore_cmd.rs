@@ -19,6 +19,9 @@ use crate::secret::{ExposeSecret, SecretString, Zeroizing};
 
 /// Manage `elasticsearch.keystore` (a drop-in for `bin/elasticsearch-keystore`).
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  msgraph-keystore keystore list --config /etc/elasticsearch\n\nExit codes: 0 ok, 1 has-passwd negative, 64 usage, 65 data error, 74 I/O, 78 config (see docs/keystore.md)."
+)]
 pub struct KeystoreArgs {
     /// Elasticsearch config directory holding elasticsearch.keystore [default: $ES_PATH_CONF]
     #[arg(long = "config", value_name = "DIR", global = true)]
@@ -35,22 +38,49 @@ pub struct KeystoreArgs {
 #[derive(Debug, Subcommand)]
 pub enum KeystoreCommand {
     /// Create a new keystore (asks before replacing an existing one).
+    #[command(
+        after_help = "Example:\n  msgraph-keystore keystore create --config /etc/elasticsearch\n  printf 'pw\\npw\\n' | msgraph-keystore keystore create -p --config /etc/elasticsearch"
+    )]
     Create(CreateArgs),
     /// List the setting names in the keystore.
+    #[command(
+        after_help = "Example:\n  msgraph-keystore keystore list --config /etc/elasticsearch"
+    )]
     List(PasswordArgs),
     /// Print one setting's value (raw bytes when stdout is not a terminal).
+    #[command(
+        after_help = "Example:\n  msgraph-keystore keystore show bootstrap.password --config /etc/elasticsearch\n  msgraph-keystore keystore show xpack.watcher.encryption_key -o watcher.key"
+    )]
     Show(ShowArgs),
     /// Add string settings; values come from a hidden prompt or one stdin line each.
+    #[command(
+        after_help = "Example:\n  printf '%s\\n' \"$VALUE\" | msgraph-keystore keystore add -x -f bootstrap.password --config /etc/elasticsearch"
+    )]
     Add(AddArgs),
     /// Add settings whose values are the exact bytes of files.
+    #[command(
+        after_help = "Example:\n  msgraph-keystore keystore add-file gcs.client.default.credentials_file creds.json --config /etc/elasticsearch"
+    )]
     AddFile(AddFileArgs),
     /// Remove settings.
+    #[command(
+        after_help = "Example:\n  msgraph-keystore keystore remove s3.client.default.secret_key --config /etc/elasticsearch"
+    )]
     Remove(RemoveArgs),
     /// Rewrite the keystore in the latest (or the requested) format version.
+    #[command(
+        after_help = "Example:\n  msgraph-keystore keystore upgrade --target-es-version 8.12 --config /etc/elasticsearch"
+    )]
     Upgrade(UpgradeArgs),
     /// Change the keystore password.
+    #[command(
+        after_help = "Example:\n  msgraph-keystore keystore passwd --config /etc/elasticsearch"
+    )]
     Passwd(PasswdArgs),
     /// Exit 0 if the keystore exists and is password-protected, 1 otherwise.
+    #[command(
+        after_help = "Example:\n  msgraph-keystore keystore has-passwd --config /etc/elasticsearch && echo protected"
+    )]
     HasPasswd,
 }
 

@@ -26,6 +26,9 @@ use crate::secret::ExposeSecret;
 /// Create or update the realm's application: find it (or create it), declare and grant the
 /// Microsoft Graph permissions, and add a client secret when one can be handed on.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  msgraph-keystore provision --app-name elasticsearch-graph-authz --secret-file ./graph-secret --output json\n  msgraph-keystore provision --dry-run"
+)]
 pub struct ProvisionArgs {
     #[command(flatten)]
     pub app: AppArgs,
@@ -58,6 +61,9 @@ pub struct ProvisionArgs {
 
 /// Delete the realm's application and its service principal (found as `provision` finds it).
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Example:\n  msgraph-keystore deprovision --app-name elasticsearch-graph-authz --yes"
+)]
 pub struct DeprovisionArgs {
     /// Display name of the Entra ID application.
     #[arg(long, value_name = "NAME", default_value = provision::DEFAULT_APP_NAME)]
