@@ -3,7 +3,8 @@
 //! to a 0600 env file (the secret itself to a second 0600 file the env file points at, so it
 //! never appears on the terminal), prints the commands to run next, and serves until
 //! Ctrl-C / SIGTERM, then removes both files (the tenant lives in memory: they are useless
-//! once it stops).
+//! once it stops). With `--tls` it serves HTTPS with a throwaway test CA whose certificate
+//! (public, mode 0644) goes next to the credentials, for `--ca-cert` / `SSL_CERT_FILE`.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use super::{GlobalOpts, Verbosity};
 use crate::exit::{CliError, ExitCode};
-use crate::fake_tenant::{FakeTenant, FakeTenantConfig, Faults};
+use crate::fake_tenant::{FakeTenant, FakeTenantConfig, Faults, TestPki};
 use crate::secret::ExposeSecret;
 
 #[derive(Debug, clap::Args)]
@@ -22,7 +23,12 @@ Example:
   # in another shell:
   set -a; . ./fake-tenant.env; set +a
   msgraph-keystore provision --app-name demo --access-token-host http://127.0.0.1:8080 \\
-      --graph-host http://127.0.0.1:8080/v1.0 --secret-file ./demo.secret")]
+      --graph-host http://127.0.0.1:8080/v1.0 --secret-file ./demo.secret
+
+  # Over HTTPS, with a throwaway CA written to fake-tenant.env.ca.pem:
+  msgraph-keystore fake-tenant --listen 127.0.0.1:8443 --tls
+  msgraph-keystore provision --app-name demo --access-token-host https://127.0.0.1:8443 \\
+      --graph-host https://127.0.0.1:8443/v1.0 --ca-cert fake-tenant.env.ca.pem --secret-file ./demo.secret")]
 pub struct FakeTenantArgs {
     /// Address to listen on; loopback only (the tenant hands admin credentials to anyone
     /// who can reach it). Port 0 picks a free port; the actual address is printed.
@@ -38,6 +44,12 @@ pub struct FakeTenantArgs {
     /// files are never overwritten; both are removed when the fake tenant stops.
     #[arg(long, value_name = "PATH", default_value = "fake-tenant.env")]
     pub credentials_file: PathBuf,
+
+    /// Serve HTTPS with a certificate from a throwaway test CA made at start-up. The CA
+    /// certificate is written to PATH.ca.pem (next to --credentials-file, removed at stop):
+    /// pass it to the other commands with --ca-cert FILE or SSL_CERT_FILE=FILE.
+    #[arg(long)]
+    pub tls: bool,
 
     /// Delay added to every response, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 0)]
@@ -144,8 +156,16 @@ pub async fn run(args: FakeTenantArgs, global: &GlobalOpts) -> Result<ExitCode, 
         }
     }
     let secret_file = secret_file_for(&args.credentials_file);
-    for path in [&args.credentials_file, &secret_file] {
-        if path.exists() {
+    let ca_file = args.tls.then(|| ca_file_for(&args.credentials_file));
+    for path in [
+        Some(&args.credentials_file),
+        Some(&secret_file),
+        ca_file.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if path.symlink_metadata().is_ok() {
             return Err(CliError::new(
                 ExitCode::IoError,
                 format!(
@@ -159,19 +179,32 @@ pub async fn run(args: FakeTenantArgs, global: &GlobalOpts) -> Result<ExitCode, 
         faults: args.faults()?,
         tenant_id: args.tenant_id.clone(),
     };
-    let tenant = FakeTenant::start_on(args.listen, config)
-        .await
-        .map_err(|e| {
+    let pki = if args.tls {
+        Some(TestPki::generate().map_err(|e| {
             CliError::new(
-                ExitCode::IoError,
-                format!("cannot listen on {}: {e}", args.listen),
+                ExitCode::Software,
+                format!("cannot make the test CA for --tls: {e}"),
             )
-        })?;
+        })?)
+    } else {
+        None
+    };
+    let started = match &pki {
+        Some(pki) => FakeTenant::start_on_tls(args.listen, config, &pki.server).await,
+        None => FakeTenant::start_on(args.listen, config).await,
+    };
+    let tenant = started.map_err(|e| {
+        CliError::new(
+            ExitCode::IoError,
+            format!("cannot listen on {}: {e}", args.listen),
+        )
+    })?;
     for name in &args.seed_apps {
         tenant.seed_application(name, &[]);
     }
 
-    let files = match write_credentials(&tenant, &args.credentials_file, &secret_file) {
+    let ca = pki.as_ref().zip(ca_file.as_deref());
+    let files = match write_credentials(&tenant, &args.credentials_file, &secret_file, ca) {
         Ok(files) => files,
         Err(e) => {
             tenant.shutdown().await;
@@ -196,15 +229,28 @@ fn secret_file_for(env_file: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// The two credential files, as absolute paths (the env file is sourced from anywhere).
+/// `fake-tenant.env` → `fake-tenant.env.ca.pem`.
+fn ca_file_for(env_file: &Path) -> PathBuf {
+    let mut name = env_file.as_os_str().to_owned();
+    name.push(".ca.pem");
+    PathBuf::from(name)
+}
+
+/// The files the fake tenant writes, as absolute paths (the env file is sourced from
+/// anywhere).
 struct CredentialFiles {
     env: PathBuf,
     secret: PathBuf,
+    /// The test CA's certificate, with `--tls`.
+    ca_cert: Option<PathBuf>,
 }
 
 impl CredentialFiles {
     fn remove(&self) {
-        for path in [&self.env, &self.secret] {
+        for path in [Some(&self.env), Some(&self.secret), self.ca_cert.as_ref()]
+            .into_iter()
+            .flatten()
+        {
             if let Err(e) = std::fs::remove_file(path) {
                 tracing::warn!("could not remove {}: {e}", path.display());
             }
@@ -216,6 +262,7 @@ fn write_credentials(
     tenant: &FakeTenant,
     env_file: &Path,
     secret_file: &Path,
+    ca: Option<(&TestPki, &Path)>,
 ) -> Result<CredentialFiles, CliError> {
     let absolute = |p: &Path| {
         std::path::absolute(p).map_err(|e| {
@@ -228,6 +275,7 @@ fn write_credentials(
     let files = CredentialFiles {
         env: absolute(env_file)?,
         secret: absolute(secret_file)?,
+        ca_cert: ca.map(|(_, path)| absolute(path)).transpose()?,
     };
     let refuse = |path: &Path, e: std::io::Error| {
         let hint = if e.kind() == std::io::ErrorKind::AlreadyExists {
@@ -262,7 +310,32 @@ fn write_credentials(
         let _ = std::fs::remove_file(&files.secret);
         return Err(refuse(&files.env, e));
     }
+    if let (Some((pki, _)), Some(path)) = (ca, &files.ca_cert) {
+        if let Err(e) = write_new_public_file(path, pki.ca_cert_pem.as_bytes()) {
+            let _ = std::fs::remove_file(&files.env);
+            let _ = std::fs::remove_file(&files.secret);
+            return Err(refuse(path, e));
+        }
+    }
     Ok(files)
+}
+
+/// Create `path` (never overwriting, never following a symlink there) with mode 0644: the
+/// CA certificate is public, and other users (a container, an Elasticsearch node) may need
+/// to read it.
+fn write_new_public_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(path)?;
+    let written = file.write_all(contents).and_then(|()| file.sync_all());
+    if written.is_err() {
+        drop(file);
+        let _ = std::fs::remove_file(path);
+    }
+    written
 }
 
 fn print_banner(tenant: &FakeTenant, files: &CredentialFiles, verbosity: Verbosity) {
@@ -272,17 +345,27 @@ fn print_banner(tenant: &FakeTenant, files: &CredentialFiles, verbosity: Verbosi
     // The first line is the contract scripts and tests parse; keep its shape.
     let _ = writeln!(out, "fake tenant listening on {host}");
     if verbosity > Verbosity::Silent {
+        let (ca_line, ca_flag) = match &files.ca_cert {
+            Some(ca) => (
+                format!(
+                    "\n  CA certificate   {ca}\n                   trust it with --ca-cert {ca} (or SSL_CERT_FILE={ca})",
+                    ca = ca.display()
+                ),
+                format!(" --ca-cert {}", ca.display()),
+            ),
+            None => (String::new(), String::new()),
+        };
         let _ = writeln!(
             out,
-            "\n  tenant id        {tenant}\n  token endpoint   {token}\n  graph            {graph}\n  admin client id  {client}\n  credentials      {env} (secret in {secret}, both mode 0600)\n\
+            "\n  tenant id        {tenant}\n  token endpoint   {token}\n  graph            {graph}\n  admin client id  {client}\n  credentials      {env} (secret in {secret}, both mode 0600){ca_line}\n\
              \nTry it, in another shell:\n\
              \n  set -a; . {env}; set +a\
              \n  msgraph-keystore provision --app-name demo-realm \\\
-             \n      --access-token-host {host} --graph-host {graph} \\\
+             \n      --access-token-host {host} --graph-host {graph}{ca_flag} \\\
              \n      --secret-file ./demo-realm.secret\
              \n  msgraph-keystore setup --config ./es-config --realm microsoft_graph1 \\\
-             \n      --access-token-host {host} --graph-host {graph}\
-             \n  msgraph-keystore verify --config ./es-config --realm microsoft_graph1\n\
+             \n      --access-token-host {host} --graph-host {graph}{ca_flag}\
+             \n  msgraph-keystore verify --config ./es-config --realm microsoft_graph1{ca_flag}\n\
              \nStop with Ctrl-C.",
             tenant = tenant.tenant_id(),
             token = tenant.token_url(),
@@ -314,10 +397,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn secret_file_sits_next_to_the_env_file() {
+    fn secret_and_ca_files_sit_next_to_the_env_file() {
         assert_eq!(
             secret_file_for(Path::new("dir/fake-tenant.env")),
             PathBuf::from("dir/fake-tenant.env.secret")
         );
+        assert_eq!(
+            ca_file_for(Path::new("dir/fake-tenant.env")),
+            PathBuf::from("dir/fake-tenant.env.ca.pem")
+        );
+    }
+
+    #[test]
+    fn public_files_are_0644_and_never_overwritten() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ca.pem");
+        write_new_public_file(&path, b"cert").expect("first write");
+        let mode = std::fs::metadata(&path)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644);
+        let again = write_new_public_file(&path, b"other").expect_err("exists");
+        assert_eq!(again.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&path).expect("read"), b"cert");
     }
 }

@@ -139,7 +139,7 @@ impl Faults {
 const MAX_RETRY_AFTER_SECS: f64 = 86_400.0;
 
 fn hits(every: Option<u32>, seq: u64) -> bool {
-    matches!(every, Some(n) if n > 0 && seq % u64::from(n) == 0)
+    matches!(every, Some(n) if n > 0 && seq.is_multiple_of(u64::from(n)))
 }
 
 #[cfg(test)]

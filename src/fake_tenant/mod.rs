@@ -19,6 +19,7 @@
 mod catalog;
 mod faults;
 mod graph_routes;
+mod issued;
 mod jwt;
 mod listener;
 mod odata;
@@ -26,6 +27,7 @@ mod reply;
 mod secret_text;
 mod server;
 mod state;
+mod tls;
 mod token;
 
 use std::net::SocketAddr;
@@ -43,6 +45,7 @@ use crate::secret::SecretString;
 pub use catalog::{GraphRole, ADMIN_ROLE_VALUES, GRAPH_ROLES, NON_GALLERY_TEMPLATE_IDS};
 pub use faults::Faults;
 pub use jwt::{decode_unverified as decode_token_claims, Claims as TokenClaims};
+pub use tls::{TestPki, TlsIdentity, LOOPBACK_NAMES};
 
 use listener::{ConnHandle, FaultListener};
 use server::Shared;
@@ -184,15 +187,48 @@ impl std::fmt::Debug for FakeTenant {
 }
 
 impl FakeTenant {
-    /// Start on `127.0.0.1` with a free port.
+    /// Start on `127.0.0.1` with a free port, serving plain http.
     pub async fn start(config: FakeTenantConfig) -> std::io::Result<FakeTenant> {
         Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), config).await
     }
 
-    /// Start on `addr`. Fails if the address cannot be bound or `tenant_id` is not a GUID.
+    /// Start on `127.0.0.1` with a free port, serving HTTPS with `identity` (e.g.
+    /// [`TestPki::generate`]'s server identity): the hosts become `https://127.0.0.1:PORT`.
+    pub async fn start_tls(
+        config: FakeTenantConfig,
+        identity: &TlsIdentity,
+    ) -> std::io::Result<FakeTenant> {
+        Self::launch(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            config,
+            Some(identity),
+        )
+        .await
+    }
+
+    /// Start on `addr`, serving plain http. Fails if the address cannot be bound or
+    /// `tenant_id` is not a GUID.
     pub async fn start_on(
         addr: SocketAddr,
         config: FakeTenantConfig,
+    ) -> std::io::Result<FakeTenant> {
+        Self::launch(addr, config, None).await
+    }
+
+    /// Start on `addr`, serving HTTPS with `identity`. Fails as [`FakeTenant::start_on`]
+    /// does, and with `InvalidInput` if the certificate chain or key cannot be used.
+    pub async fn start_on_tls(
+        addr: SocketAddr,
+        config: FakeTenantConfig,
+        identity: &TlsIdentity,
+    ) -> std::io::Result<FakeTenant> {
+        Self::launch(addr, config, Some(identity)).await
+    }
+
+    async fn launch(
+        addr: SocketAddr,
+        config: FakeTenantConfig,
+        tls: Option<&TlsIdentity>,
     ) -> std::io::Result<FakeTenant> {
         let tenant_id = match config.tenant_id {
             Some(t) => uuid::Uuid::parse_str(t.trim())
@@ -205,23 +241,28 @@ impl FakeTenant {
                 .to_string(),
             None => state::new_id(),
         };
+        // Check the identity before binding, so a bad certificate fails without a port.
+        let tls_config = tls.map(TlsIdentity::server_config).transpose()?;
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
+        let (scheme, listener) = match tls_config {
+            Some(config) => ("https", FaultListener::tls(listener, config)?),
+            None => ("http", FaultListener::plain(listener)?),
+        };
         let (state, mut admin_secret) = TenantState::new(tenant_id.clone(), config.faults);
         let admin = FakeCredentials {
             tenant_id: tenant_id.clone(),
             client_id: state.admin_app_id.clone(),
             client_secret: SecretString::from(std::mem::take(&mut *admin_secret)),
         };
-        let shared = Arc::new(Shared::new(state, format!("http://{addr}")));
+        let shared = Arc::new(Shared::new(state, format!("{scheme}://{addr}")));
         let app =
             server::router(shared.clone()).into_make_service_with_connect_info::<ConnHandle>();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            let serve =
-                axum::serve(FaultListener::new(listener), app).with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                });
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            });
             if let Err(e) = serve.await {
                 tracing::warn!("fake tenant server stopped: {e}");
             }
@@ -241,17 +282,18 @@ impl FakeTenant {
         self.addr
     }
 
-    /// The realm's `access_token_host`: `http://127.0.0.1:PORT`.
+    /// The realm's `access_token_host`: `http://127.0.0.1:PORT` (`https://` when started
+    /// with TLS).
     pub fn access_token_host(&self) -> String {
         self.shared.host.clone()
     }
 
-    /// The realm's `graph_host`: `http://127.0.0.1:PORT/v1.0`.
+    /// The realm's `graph_host`: `http://127.0.0.1:PORT/v1.0` (`https://` with TLS).
     pub fn graph_host(&self) -> String {
         format!("{}/v1.0", self.shared.host)
     }
 
-    /// The token endpoint: `http://127.0.0.1:PORT/{tenant}/oauth2/v2.0/token`.
+    /// The token endpoint: `{access_token_host}/{tenant}/oauth2/v2.0/token`.
     pub fn token_url(&self) -> String {
         format!("{}/{}/oauth2/v2.0/token", self.shared.host, self.tenant_id)
     }
@@ -368,6 +410,27 @@ impl FakeTenant {
             .app_index_by_app_id(app_id)
             .unwrap_or_else(|| panic!("fake tenant: no application with appId {app_id}"));
         st.apps[idx].accepts_assertions = true;
+    }
+
+    /// Every access token this tenant issued (the most recent 1,024), for tests that check
+    /// a command's output and logs never show one.
+    pub fn issued_tokens(&self) -> Vec<SecretString> {
+        let st = self.shared.lock();
+        st.issued
+            .tokens()
+            .map(|t| SecretString::from(t.to_string()))
+            .collect()
+    }
+
+    /// Every client secret value this tenant handed out (the admin's, `add_secret`'s, and
+    /// each `addPassword` / `POST /applications` answer's; the most recent 1,024), for leak
+    /// tests.
+    pub fn issued_secrets(&self) -> Vec<SecretString> {
+        let st = self.shared.lock();
+        st.issued
+            .secrets()
+            .map(|t| SecretString::from(t.to_string()))
+            .collect()
     }
 
     /// Stop accepting connections, let in-flight requests finish (at most 5 s), and stop.

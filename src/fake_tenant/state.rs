@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 
 use super::catalog::{self, GRAPH_APP_ID, MICROSOFT_TENANT_ID};
 use super::faults::Faults;
+use super::issued::IssuedLog;
 use super::jwt::Signer;
 use super::secret_text;
 use super::{
@@ -184,6 +185,8 @@ pub(crate) struct TenantState {
     pub admin_app_id: String,
     /// Id of the app-management policy named in lifetime rejections.
     pub policy_id: String,
+    /// Tokens and secret values handed out, for leak tests.
+    pub issued: IssuedLog,
 }
 
 /// How an object comes to exist: made through Graph just now (subject to the replication
@@ -218,6 +221,7 @@ impl TenantState {
             graph_sp_id: String::new(),
             admin_app_id: String::new(),
             policy_id: new_id(),
+            issued: IssuedLog::default(),
         };
         st.graph_sp_id = st.seed_graph_service_principal();
         st.seed_directory();
@@ -522,6 +526,7 @@ impl TenantState {
         };
         let mut body = password.to_json();
         body["secretText"] = json!(secret.as_str());
+        self.issued.secret(&secret);
         self.apps[app].passwords.push(password);
         (body, secret)
     }

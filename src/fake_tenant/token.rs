@@ -253,6 +253,7 @@ pub(crate) fn handle(
         ver: "1.0".into(),
     };
     let token = st.signer.sign(&claims);
+    st.issued.token(&token);
     Reply::Raw {
         status: StatusCode::OK,
         body: json!({
