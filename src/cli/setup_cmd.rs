@@ -88,7 +88,7 @@ pub struct RotateArgs {
     pub dirs: RealmDirsArgs,
     #[command(flatten)]
     pub app: AppArgs,
-    /// Keep the previous client secrets instead of removing them after the new one is verified.
+    /// Keep the previous client secrets instead of removing them after the new one is verified (running nodes use the old secret until they restart).
     #[arg(long)]
     pub keep_old: bool,
     /// Output format.
@@ -148,7 +148,9 @@ pub async fn run_setup(args: SetupArgs, global: &GlobalOpts) -> Result<ExitCode,
 
     match args.output {
         SetupOutput::Json => realm_args::print_json(&outcome)?,
-        SetupOutput::Text => print_setup_summary(&outcome, &conn, args.es_home.as_deref(), global),
+        SetupOutput::Text => {
+            print_setup_summary(&outcome, &conn, Some(args.es_home.as_deref()), global)
+        }
         SetupOutput::K8sSecret => emit_k8s(&args, &outcome, new_secret, global)?,
     }
     Ok(outcome.exit_code())
@@ -285,10 +287,12 @@ fn emit_k8s(
     Ok(())
 }
 
+/// Print what a `setup` or `rotate` run did. `next_steps_for` is `Some(es_home)` for `setup`,
+/// whose manual next steps follow; `rotate` prints its own reminder instead.
 fn print_setup_summary(
     outcome: &SetupOutcome,
     conn: &Connection,
-    es_home: Option<&Path>,
+    next_steps_for: Option<Option<&Path>>,
     global: &GlobalOpts,
 ) {
     if global.verbosity() == Verbosity::Silent {
@@ -368,12 +372,14 @@ fn print_setup_summary(
     } else if let Some(why) = &outcome.verify_skipped {
         out.push_str(&format!("  verify: skipped ({why})\n"));
     }
-    if !outcome.dry_run {
-        out.push_str(&next_steps(
-            &outcome.realm,
-            es_home,
-            outcome.files_written > 0,
-        ));
+    if let Some(es_home) = next_steps_for {
+        if !outcome.dry_run {
+            out.push_str(&next_steps(
+                &outcome.realm,
+                es_home,
+                outcome.files_written > 0,
+            ));
+        }
     }
     print!("{out}");
 }
@@ -478,7 +484,10 @@ pub async fn run_rotate(args: RotateArgs, global: &GlobalOpts) -> Result<ExitCod
                     removed.join(", ")
                 );
             }
-            println!("Remember: the realm reads its client secret only at node start; do a rolling restart now.");
+            println!("Remember: the realm reads its client secret only at node start; copy the keystore to every node and do a rolling restart now.");
+            if !removed.is_empty() {
+                println!("Nodes not restarted yet still use the removed secret: they fail to get a Graph token once their current one expires (within about an hour). Use --keep-old to remove the old secret only after the restart.");
+            }
         }
         realm_args::OutputFormat::Text => {}
     }

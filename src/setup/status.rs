@@ -173,9 +173,10 @@ pub async fn status(
 }
 
 fn secret_status(c: &PasswordCredential, local: &[LocalRealm], now: DateTime<Utc>) -> SecretStatus {
-    let days_left = c.end_date_time.map(|end| (end - now).num_days());
+    let days_left = c.end_date_time.map(|end| days_until(end, now));
+    let expired = c.end_date_time.is_some_and(|end| end <= now);
     let warning = match days_left {
-        Some(d) if d < 0 => Some("expired".to_string()),
+        _ if expired => Some("expired".to_string()),
         Some(d) if d < WARN_DAYS => Some(format!("expires in {d} day(s): rotate it soon")),
         _ => None,
     };
@@ -189,6 +190,18 @@ fn secret_status(c: &PasswordCredential, local: &[LocalRealm], now: DateTime<Utc
             .iter()
             .any(|l| l.client_secret.as_ref().is_some_and(|s| matches_hint(s, c))),
         warning,
+    }
+}
+
+/// Days from `now` to `end`: started days count (a secret made for 10 days has 10 left, not
+/// 9, a moment later); once past, whole days since (0 on the day it expired).
+fn days_until(end: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
+    const DAY: i64 = 24 * 60 * 60;
+    let secs = (end - now).num_seconds();
+    if secs > 0 {
+        (secs + DAY - 1) / DAY
+    } else {
+        secs / DAY
     }
 }
 
@@ -260,6 +273,19 @@ mod tests {
         let s = secret_status(&cred("b", "abc", 90, now), &[], now);
         assert!(s.warning.is_none());
         let s = secret_status(&cred("c", "abc", -2, now), &[], now);
+        assert_eq!(s.warning.as_deref(), Some("expired"));
+        assert_eq!(s.days_left, Some(-2));
+    }
+
+    #[test]
+    fn days_left_count_started_days_and_an_hour_past_the_end_is_expired() {
+        let now = Utc::now();
+        let made_for_ten = cred("a", "abc", 10, now - chrono::Duration::seconds(5));
+        assert_eq!(secret_status(&made_for_ten, &[], now).days_left, Some(10));
+        let mut just_expired = cred("b", "abc", 0, now);
+        just_expired.end_date_time = Some(now - chrono::Duration::hours(1));
+        let s = secret_status(&just_expired, &[], now);
+        assert_eq!(s.days_left, Some(0));
         assert_eq!(s.warning.as_deref(), Some("expired"));
     }
 
