@@ -12,10 +12,12 @@ pub struct RetryPolicy {
     pub initial_backoff: Duration,
     /// Longest single backoff.
     pub max_backoff: Duration,
-    /// Consecutive successful reads of a new object before it counts as replicated
-    /// (terraform uses 5; replication is per-replica, so one success proves little).
+    /// Successful reads of a new object before it counts as replicated (terraform uses 5;
+    /// replication is per-replica, so one success proves little). The provisioning flow
+    /// sends them together, as one round.
     pub consistent_reads: u32,
-    /// Pause between those confirming reads.
+    /// Pause between the reads that look for an object whose create request lost its
+    /// answer (it may take a while to show up anywhere).
     pub consistent_read_interval: Duration,
 }
 

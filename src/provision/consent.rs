@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 
+use super::concurrent::join_all;
 use super::error::ProvisionError;
 use super::flow::Flow;
 use super::options::ConsentMode;
@@ -43,10 +44,14 @@ const CONSENT_NEEDS_READ: &str = "Application.Read.All";
 
 impl Flow<'_> {
     /// Grant the missing permissions (or, with `--no-consent` or in a dry run, report
-    /// them). `sp` is `None` only in a dry run that would create the service principal.
+    /// them). `sp` is `None` only in a dry run that would create the service principal;
+    /// `fresh` says this run created it, so nothing is granted yet and there is nothing to
+    /// read (a grant someone slipped in meanwhile answers "already exists", which counts as
+    /// granted).
     pub(crate) async fn consent(
         &mut self,
         sp: Option<&ServicePrincipal>,
+        fresh: bool,
         graph_sp_id: Option<&str>,
         permissions: Option<&[GraphPermission]>,
         tenant_id: &str,
@@ -64,7 +69,11 @@ impl Flow<'_> {
             // Dry run with nothing to read yet: everything would be granted.
             return Ok(self.nothing_granted_yet(all));
         };
-        let granted_ids = self.granted_role_ids(&sp.id, graph_sp_id).await?;
+        let granted_ids = if fresh {
+            HashSet::new()
+        } else {
+            self.granted_role_ids(&sp.id, graph_sp_id).await?
+        };
         let mut granted: Vec<String> = Vec::new();
         let mut missing: Vec<&GraphPermission> = Vec::new();
         for p in permissions {
@@ -102,19 +111,23 @@ impl Flow<'_> {
                 missing: missing_values(&missing),
             });
         }
+        // The grants do not depend on each other: all at once, each retried through
+        // replication on its own. Results are read in permission order, so the record does
+        // not depend on which answer came first.
         let graph = self.graph;
+        let progress = self.progress;
+        let results = join_all(missing.iter().map(|p| async move {
+            let what = format!("grant {}", p.value);
+            while_replicating(graph, progress, &what, || {
+                graph.create_app_role_assignment(graph_sp_id, &sp.id, &p.id)
+            })
+            .await
+        }))
+        .await;
         let mut still_missing: Vec<&GraphPermission> = Vec::new();
         let mut forbidden = false;
-        for p in missing {
-            if forbidden {
-                still_missing.push(p);
-                continue;
-            }
-            let result =
-                while_replicating(graph, self.progress, &format!("grant {}", p.value), || {
-                    graph.create_app_role_assignment(graph_sp_id, &sp.id, &p.id)
-                })
-                .await;
+        let mut failure: Option<ProvisionError> = None;
+        for (p, result) in missing.iter().copied().zip(results) {
             match result {
                 Ok(_) => {
                     self.change(
@@ -131,8 +144,14 @@ impl Flow<'_> {
                     forbidden = true;
                     still_missing.push(p);
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    failure.get_or_insert(e);
+                    still_missing.push(p);
+                }
             }
+        }
+        if let Some(e) = failure {
+            return Err(e);
         }
         let outcome = if forbidden {
             ConsentOutcome::Forbidden {

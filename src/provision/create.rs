@@ -1,17 +1,16 @@
 //! Creating the application the way the portal does (instantiating the non-gallery
-//! template: application + service principal), marking it, and making sure it has a
-//! service principal — each step waiting out replication of what the previous one made.
+//! template: application + service principal) and making sure it has a service principal —
+//! each step waiting out replication of what the previous one made.
 
 use std::collections::HashSet;
 use std::time::Instant;
 
 use super::error::ProvisionError;
 use super::flow::Flow;
-use super::options::APP_NOTES;
 use super::record::ChangeKind;
 use super::wait::{until_consistent, while_replicating};
 use crate::graph::models::{Application, ServicePrincipal};
-use crate::graph::{ApplicationPatch, ErrorClass, GraphError};
+use crate::graph::{ErrorClass, GraphError};
 
 /// Most extra reads added after broken attempts.
 pub(crate) const MAX_EXTRA_LOOKS: u32 = 8;
@@ -53,7 +52,7 @@ impl Flow<'_> {
                             ),
                         );
                         let app = self.wait_for_application(&app.id).await?;
-                        let sp = self.find_or_create_sp(&app, true).await?;
+                        let (sp, _) = self.find_or_create_sp(&app, true).await?;
                         return Ok((app, sp));
                     }
                     let pause = graph.retry_policy().backoff(attempt);
@@ -83,13 +82,15 @@ impl Flow<'_> {
                 opts.app_name, pair.application.app_id
             ),
         );
-        let app = self.wait_for_application(&pair.application.id).await?;
+        // Both objects are confirmed in the same round trip: neither read needs the other.
         let sp_id = pair.service_principal.id.clone();
-        let sp = until_consistent(graph, self.progress, "the new service principal", || {
-            graph.get_service_principal(&sp_id)
-        })
-        .await?;
-        Ok((app, sp))
+        let (app, sp) = tokio::join!(
+            self.wait_for_application(&pair.application.id),
+            until_consistent(graph, self.progress, "the new service principal", || {
+                graph.get_service_principal(&sp_id)
+            })
+        );
+        Ok((app?, sp?))
     }
 
     async fn wait_for_application(&self, id: &str) -> Result<Application, ProvisionError> {
@@ -129,79 +130,40 @@ impl Flow<'_> {
         Ok(None)
     }
 
-    /// Put the marker tag on the application (keeping its other tags), and the notes on an
-    /// application this run created or that has none.
-    pub(crate) async fn ensure_marker(
-        &mut self,
-        mut app: Application,
-        created: bool,
-    ) -> Result<Application, ProvisionError> {
-        let graph = self.graph;
-        let tag = self.opts.marker_tag.clone();
-        let has_tag = app.tags.iter().any(|t| t == &tag);
-        let blank_notes = app.notes.as_deref().is_none_or(|n| n.trim().is_empty());
-        if has_tag && !(created && blank_notes) {
-            return Ok(app);
-        }
-        let mut tags = app.tags.clone();
-        if !has_tag {
-            tags.push(tag.clone());
-        }
-        let patch = ApplicationPatch {
-            tags: Some(tags.clone()),
-            notes: blank_notes.then(|| APP_NOTES.to_string()),
-            ..ApplicationPatch::default()
-        };
-        if !self.opts.dry_run {
-            let id = app.id.clone();
-            while_replicating(graph, self.progress, "tag the application", || {
-                graph.update_application(&id, &patch)
-            })
-            .await
-            .map_err(|e| write_error(e, "tag the application", CREATE_NEEDS))?;
-        }
-        self.change(
-            ChangeKind::TagApplication,
-            format!("tag the application '{tag}'"),
-        );
-        app.tags = tags;
-        if let Some(notes) = patch.notes {
-            app.notes = Some(notes);
-        }
-        Ok(app)
-    }
-
     /// The application's service principal: the one just created with it, the existing
     /// one, or a new one (an app registration made elsewhere may have none). `None` only
-    /// in a dry run that would create it.
+    /// in a dry run that would create it. The flag says the service principal is new in
+    /// this run (so nothing has been granted to it yet).
     pub(crate) async fn ensure_service_principal(
         &mut self,
         app: &Application,
         known: Option<ServicePrincipal>,
         app_is_new: bool,
-    ) -> Result<Option<ServicePrincipal>, ProvisionError> {
+    ) -> Result<(Option<ServicePrincipal>, bool), ProvisionError> {
         if let Some(sp) = known {
-            return Ok(Some(sp));
+            return Ok((Some(sp), app_is_new));
         }
         if self.opts.dry_run {
             if let Some(sp) = self.find_sp(&app.app_id, 1, false).await? {
-                return Ok(Some(sp));
+                return Ok((Some(sp), false));
             }
             self.change(
                 ChangeKind::CreateServicePrincipal,
                 format!("create the service principal for client ID {}", app.app_id),
             );
-            return Ok(None);
+            return Ok((None, false));
         }
-        self.find_or_create_sp(app, app_is_new).await.map(Some)
+        let (sp, created) = self.find_or_create_sp(app, app_is_new).await?;
+        Ok((Some(sp), app_is_new || created))
     }
 
-    /// Find the application's service principal, or create it and wait until it reads back.
+    /// Find the application's service principal, or create it and wait until it reads
+    /// back; the flag says it was created by this call.
     async fn find_or_create_sp(
         &mut self,
         app: &Application,
         app_is_new: bool,
-    ) -> Result<ServicePrincipal, ProvisionError> {
+    ) -> Result<(ServicePrincipal, bool), ProvisionError> {
         let graph = self.graph;
         let app_id = app.app_id.clone();
         // A new application's service principal may not be listed everywhere yet; nor may
@@ -213,7 +175,7 @@ impl Flow<'_> {
         };
         let existing = self.find_sp(&app_id, rounds, false).await?;
         if let Some(sp) = existing {
-            return Ok(sp);
+            return Ok((sp, false));
         }
         let created =
             while_replicating(graph, self.progress, "create the service principal", || {
@@ -232,17 +194,18 @@ impl Flow<'_> {
             // It exists, so wait for it to be listed, however long that takes.
             Err(ProvisionError::Graph(e)) if e.class() == ErrorClass::AlreadyExists => {
                 return match self.find_sp(&app_id, u32::MAX, true).await? {
-                    Some(sp) => Ok(sp),
+                    Some(sp) => Ok((sp, false)),
                     None => Err(ProvisionError::Graph(e)),
                 };
             }
             Err(e) => return Err(write_error(e, "create the service principal", CREATE_NEEDS)),
         };
         let sp_id = sp.id.clone();
-        until_consistent(graph, self.progress, "the new service principal", || {
+        let sp = until_consistent(graph, self.progress, "the new service principal", || {
             graph.get_service_principal(&sp_id)
         })
-        .await
+        .await?;
+        Ok((sp, true))
     }
 
     /// Look up the service principal by appId up to `rounds` times, waiting out

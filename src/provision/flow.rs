@@ -1,18 +1,33 @@
-//! The provisioning flow: small steps in a fixed order, each of which first reads what is
-//! there and writes only what is missing. A run that stops anywhere (crash, deadline,
-//! Ctrl-C) is resumed by running it again: the marker tag finds the application, and every
-//! later step converges from whatever state it finds.
+//! The provisioning flow: steps that each first read what is there and write only what is
+//! missing. A run that stops anywhere (crash, deadline, Ctrl-C) is resumed by running it
+//! again: the marker tag (or the display name) finds the application, and every later step
+//! converges from whatever state it finds.
+//!
+//! Every round trip counts (Graph answers take 50–500 ms, and `setup` should finish in a
+//! handful of them), so steps that do not need each other's answers run at once:
+//!
+//! 1. the application look-ups, Microsoft Graph's service principal and (when the client
+//!    ID is already known) the application's service principal;
+//! 2. only when nothing was found: instantiate the template, then confirm both new objects
+//!    with one round of concurrent reads;
+//! 3. three independent branches: one PATCH of the application (tag, notes, permissions);
+//!    the service principal, the granted roles and the missing grants (all at once); the
+//!    client secret. Each retries its own writes through replication.
+//!
+//! The changes of the branches are recorded in that fixed order, not in the order the
+//! answers came, so the record of a run does not depend on timing.
 
+use super::consent::ConsentState;
 use super::error::ProvisionError;
 use super::options::{AddSecret, ConsentMode, ProvisionOptions};
 use super::permissions::{resolve_permissions, GraphPermission};
 use super::progress::Progress;
 use super::record::{Change, ChangeKind, ConsentOutcome, FoundBy, Provisioned, SecretInfo};
 use super::resolve::find_app;
-use crate::graph::models::ServicePrincipal;
-use crate::graph::GraphClient;
+use crate::graph::models::{Application, ServicePrincipal};
+use crate::graph::{GraphClient, GraphError};
 
-/// State shared by the steps of one run.
+/// State shared by the steps of one run (or of one of its concurrent branches).
 pub(crate) struct Flow<'a> {
     pub graph: &'a GraphClient,
     pub opts: &'a ProvisionOptions,
@@ -32,6 +47,16 @@ impl<'a> Flow<'a> {
             progress,
             changes: Vec::new(),
         }
+    }
+
+    /// A flow for one branch that runs concurrently with others: the same run, with its
+    /// own list of changes for [`Flow::absorb`] to merge.
+    fn branch(&self) -> Flow<'a> {
+        Flow::new(self.graph, self.opts, self.progress)
+    }
+
+    fn absorb(&mut self, branch: Flow<'_>) {
+        self.changes.extend(branch.changes);
     }
 
     /// Record a change (made, or in a dry run planned) and say so.
@@ -64,7 +89,16 @@ pub async fn provision(
 ) -> Result<Provisioned, ProvisionError> {
     let mut flow = Flow::new(graph, opts, progress);
     progress.step(&format!("Looking for the application '{}'", opts.app_name));
-    let found = find_app(graph, opts).await?;
+    let known_client_id = opts
+        .app_id
+        .as_deref()
+        .or(opts.configured_client_id.as_deref());
+    let (found, graph_sp, early_sp) = tokio::join!(
+        find_app(graph, opts),
+        graph.microsoft_graph_service_principal(),
+        service_principal_of(graph, known_client_id),
+    );
+    let found = found?;
     if let Some(f) = &found {
         progress.step(&format!(
             "Found application {} (client ID {}) by {}",
@@ -73,33 +107,49 @@ pub async fn provision(
             describe(f.found_by)
         ));
     }
-    let (graph_sp_id, permissions) = flow.graph_permissions().await?;
+    let (graph_sp_id, permissions) = flow.graph_permissions(graph_sp).await?;
 
     let (app, known_sp, created, found_by) = match found {
-        Some(f) => (f.app, None, false, Some(f.found_by)),
+        Some(f) => {
+            let sp = early_sp.filter(|sp| sp.app_id.eq_ignore_ascii_case(&f.app.app_id));
+            (f.app, sp, false, Some(f.found_by))
+        }
         None if opts.dry_run => return flow.plan_new_application().await,
         None => {
             let (app, sp) = flow.create_application().await?;
             (app, Some(sp), true, None)
         }
     };
-    let app = flow.ensure_marker(app, created).await?;
-    let sp = flow
-        .ensure_service_principal(&app, known_sp, created)
-        .await?;
-    flow.ensure_required_access(&app, permissions.as_deref())
-        .await?;
-    let tenant_id = flow.tenant_id(sp.as_ref()).await?;
-    let consent = flow
-        .consent(
-            sp.as_ref(),
+
+    let (mut on_app, mut on_sp, mut on_secret) = (flow.branch(), flow.branch(), flow.branch());
+    let (configured, granted, added) = tokio::join!(
+        on_app.configure_application(app.clone(), created, permissions.as_deref()),
+        on_sp.service_principal_and_consent(
+            &app,
+            known_sp,
+            created,
             graph_sp_id.as_deref(),
-            permissions.as_deref(),
-            &tenant_id,
-            &app.app_id,
-        )
-        .await?;
-    let new_secret = flow.secret(&app).await?;
+            permissions.as_deref()
+        ),
+        on_secret.secret(&app),
+    );
+    flow.absorb(on_app);
+    flow.absorb(on_sp);
+    flow.absorb(on_secret);
+    let new_secret = match added {
+        Ok(s) => s,
+        Err(e) => return Err(configured.err().or(granted.err()).unwrap_or(e)),
+    };
+    let (app, (sp, tenant_id, consent)) = match configured.and_then(|a| granted.map(|g| (a, g))) {
+        Ok(done) => done,
+        Err(e) => {
+            // The secret's value would die with this run: nobody could ever use it.
+            if let Some(s) = &new_secret {
+                flow.remove_unused_secret(&app, s).await;
+            }
+            return Err(e);
+        }
+    };
 
     let mut secrets: Vec<SecretInfo> = app
         .password_credentials
@@ -137,6 +187,22 @@ pub async fn provision(
     })
 }
 
+/// The service principal of `app_id`, read alongside the application itself when the
+/// client ID is known up front. Best effort: on any failure the service principal step
+/// looks again (and reports the error then).
+async fn service_principal_of(
+    graph: &GraphClient,
+    app_id: Option<&str>,
+) -> Option<ServicePrincipal> {
+    match graph.find_service_principal_by_app_id(app_id?).await {
+        Ok(sp) => sp,
+        Err(e) => {
+            tracing::debug!("service principal look-up ahead of time failed: {e}");
+            None
+        }
+    }
+}
+
 fn describe(found_by: FoundBy) -> &'static str {
     match found_by {
         FoundBy::AppId => "--app-id",
@@ -147,24 +213,21 @@ fn describe(found_by: FoundBy) -> &'static str {
 }
 
 impl Flow<'_> {
-    /// The tenant's Microsoft Graph service principal and the permissions of the chosen
-    /// set, resolved by value. A tenant without one (rare: it appears with the first
+    /// The tenant's Microsoft Graph service principal (as `looked_up` found it) and the
+    /// permissions of the chosen set, resolved by value. A tenant without one (rare: it appears with the first
     /// Microsoft 365 use) gets it created; in a dry run that is planned and the ids stay
     /// unknown.
     async fn graph_permissions(
         &mut self,
+        looked_up: Result<Option<ServicePrincipal>, GraphError>,
     ) -> Result<(Option<String>, Option<Vec<GraphPermission>>), ProvisionError> {
-        let sp = match self
-            .graph
-            .microsoft_graph_service_principal()
-            .await
-            .map_err(|e| {
-                ProvisionError::from_write(
-                    e,
-                    "read Microsoft Graph's service principal",
-                    "Application.Read.All",
-                )
-            })? {
+        let sp = match looked_up.map_err(|e| {
+            ProvisionError::from_write(
+                e,
+                "read Microsoft Graph's service principal",
+                "Application.Read.All",
+            )
+        })? {
             Some(sp) => sp,
             None if self.opts.dry_run => {
                 self.change(
@@ -177,6 +240,33 @@ impl Flow<'_> {
         };
         let permissions = resolve_permissions(&sp, self.opts.permissions)?;
         Ok((Some(sp.id), Some(permissions)))
+    }
+
+    /// The branch about the service principal: find or create it, learn the tenant ID,
+    /// grant what is missing. `app_is_new` says this run created the application.
+    async fn service_principal_and_consent(
+        &mut self,
+        app: &Application,
+        known: Option<ServicePrincipal>,
+        app_is_new: bool,
+        graph_sp_id: Option<&str>,
+        permissions: Option<&[GraphPermission]>,
+    ) -> Result<(Option<ServicePrincipal>, String, ConsentState), ProvisionError> {
+        let (sp, fresh) = self
+            .ensure_service_principal(app, known, app_is_new)
+            .await?;
+        let tenant_id = self.tenant_id(sp.as_ref()).await?;
+        let consent = self
+            .consent(
+                sp.as_ref(),
+                fresh,
+                graph_sp_id,
+                permissions,
+                &tenant_id,
+                &app.app_id,
+            )
+            .await?;
+        Ok((sp, tenant_id, consent))
     }
 
     async fn create_graph_service_principal(&mut self) -> Result<ServicePrincipal, ProvisionError> {

@@ -6,6 +6,8 @@
 //! and the naming helpers in [`options`]. This module knows nothing about files: the
 //! secret is handed back in [`Provisioned::new_secret`] for the caller to store.
 
+mod concurrent;
+mod configure;
 mod consent;
 mod create;
 mod deprovision;

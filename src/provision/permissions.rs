@@ -4,15 +4,10 @@
 
 use serde::Serialize;
 
-use super::create::write_error;
 use super::error::ProvisionError;
-use super::flow::Flow;
 use super::options::PermissionSet;
-use super::record::ChangeKind;
-use super::wait::while_replicating;
 use crate::cloud::MICROSOFT_GRAPH_APP_ID;
-use crate::graph::models::{Application, RequiredResourceAccess, ResourceAccess, ServicePrincipal};
-use crate::graph::ApplicationPatch;
+use crate::graph::models::{RequiredResourceAccess, ResourceAccess, ServicePrincipal};
 
 /// One Graph application permission, resolved in this tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -84,66 +79,12 @@ pub fn merged_required_access(
 }
 
 /// Whether `access` declares `p` as a Microsoft Graph application permission.
-fn declares(access: &[RequiredResourceAccess], p: &GraphPermission) -> bool {
+pub(crate) fn declares(access: &[RequiredResourceAccess], p: &GraphPermission) -> bool {
     access
         .iter()
         .filter(|r| r.resource_app_id == MICROSOFT_GRAPH_APP_ID)
         .flat_map(|r| &r.resource_access)
         .any(|a| a.id.eq_ignore_ascii_case(&p.id) && a.kind == "Role")
-}
-
-impl Flow<'_> {
-    /// Declare the permissions on the application (merging), if they are not all there.
-    /// `permissions` is `None` only in a dry run where Graph's service principal does not
-    /// exist yet, so ids are unknown: the declaration is then planned as a whole.
-    pub(crate) async fn ensure_required_access(
-        &mut self,
-        app: &Application,
-        permissions: Option<&[GraphPermission]>,
-    ) -> Result<(), ProvisionError> {
-        let detail = |values: Vec<&str>| {
-            format!(
-                "declare the Microsoft Graph application permissions {}",
-                values.join(", ")
-            )
-        };
-        let Some(permissions) = permissions else {
-            let all = self.opts.permissions.role_values().to_vec();
-            self.change(ChangeKind::SetRequiredResourceAccess, detail(all));
-            return Ok(());
-        };
-        let Some(merged) = merged_required_access(&app.required_resource_access, permissions)
-        else {
-            return Ok(());
-        };
-        // Name only the permissions this adds.
-        let added: Vec<&str> = permissions
-            .iter()
-            .filter(|p| !declares(&app.required_resource_access, p))
-            .map(|p| p.value.as_str())
-            .collect();
-        let detail = detail(added);
-        if !self.opts.dry_run {
-            let graph = self.graph;
-            let patch = ApplicationPatch {
-                required_resource_access: Some(merged),
-                ..ApplicationPatch::default()
-            };
-            while_replicating(graph, self.progress, "declare the permissions", || {
-                graph.update_application(&app.id, &patch)
-            })
-            .await
-            .map_err(|e| {
-                write_error(
-                    e,
-                    "declare the application's permissions",
-                    "Application.ReadWrite.All (or Application.ReadWrite.OwnedBy)",
-                )
-            })?;
-        }
-        self.change(ChangeKind::SetRequiredResourceAccess, detail);
-        Ok(())
-    }
 }
 
 #[cfg(test)]

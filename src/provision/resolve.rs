@@ -54,7 +54,13 @@ pub async fn find_app(
         .await
         .map(Some);
     }
-    match graph.find_applications_by_tag(&opts.marker_tag).await {
+    // Both look-ups in one round trip. The tag still wins: the display-name answer (or its
+    // error) only counts when no application carries the tag, as if asked afterwards.
+    let (tagged, named) = tokio::join!(
+        graph.find_applications_by_tag(&opts.marker_tag),
+        graph.find_applications_by_display_name(&opts.app_name)
+    );
+    match tagged {
         Ok(tagged) => {
             if let Some(found) = single(tagged, FoundBy::MarkerTag, || {
                 format!("the marker tag '{}'", opts.marker_tag)
@@ -63,7 +69,7 @@ pub async fn find_app(
             }
         }
         // A tenant (or Graph version) that does not support filtering on tags answers
-        // 400; the display-name lookup below still finds the application.
+        // 400; the display-name lookup still finds the application.
         Err(e) if e.api().is_some_and(|a| a.status == 400) => {
             tracing::debug!("tag lookup not supported, falling back to the display name: {e}");
         }
@@ -75,10 +81,8 @@ pub async fn find_app(
             ));
         }
     }
-    let named = graph
-        .find_applications_by_display_name(&opts.app_name)
-        .await
-        .map_err(|e| ProvisionError::from_write(e, "list applications", LIST_NEEDS))?;
+    let named =
+        named.map_err(|e| ProvisionError::from_write(e, "list applications", LIST_NEEDS))?;
     single(named, FoundBy::DisplayName, || {
         format!("the display name '{}'", opts.app_name)
     })

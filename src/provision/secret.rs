@@ -128,6 +128,23 @@ impl Flow<'_> {
         }
     }
 
+    /// Best effort, after another step of the run failed: remove the secret this run added,
+    /// whose value nobody will ever receive. The failure is what the user must see; a secret
+    /// that cannot be removed is only logged (it expires, and `rotate` removes it).
+    pub(crate) async fn remove_unused_secret(&self, app: &Application, secret: &NewSecret) {
+        self.progress.step(&format!(
+            "Removing the new client secret (keyId {}) again: the run failed before it could be handed on",
+            secret.key_id
+        ));
+        let key_ids = [secret.key_id.clone()];
+        if let Err(e) = remove_passwords(self.graph, &app.id, &key_ids).await {
+            tracing::warn!(
+                "could not remove the unused client secret {}: {e}",
+                secret.key_id
+            );
+        }
+    }
+
     /// Remove secrets with our display name whose keyId is not in `keep`. A lost secret may
     /// not have reached every replica, so read a few times and remove what any read shows.
     async fn remove_orphan_secrets(

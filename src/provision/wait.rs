@@ -6,13 +6,17 @@
 use std::future::Future;
 use std::time::Instant;
 
+use super::concurrent::join_all;
 use super::error::ProvisionError;
 use super::progress::Progress;
 use crate::graph::{ErrorClass, GraphClient, GraphError};
 
-/// Poll `read` until it succeeds `consistent_reads` times in a row (a single success may
-/// come from the one replica that already has the object). Replication errors reset the
-/// count; other errors end the wait.
+/// Read until `consistent_reads` reads in a row succeed (a single success may come from the
+/// one replica that already has the object). The reads of one round are sent together:
+/// each lands on whichever replica the front end picks, just as reads sent one after the
+/// other would, so a round of N successes is the same evidence as N in a row — for one
+/// round trip instead of N, and without pauses between them. A replication error in a round
+/// means another round after a backoff; any other error ends the wait.
 pub async fn until_consistent<T, F, Fut>(
     graph: &GraphClient,
     progress: &dyn Progress,
@@ -24,39 +28,41 @@ where
     Fut: Future<Output = Result<T, GraphError>>,
 {
     let policy = graph.retry_policy().clone();
+    let wanted = policy.consistent_reads.max(1);
     let started = Instant::now();
-    let mut streak = 0u32;
     let mut failures = 0u32;
-    let mut last: Option<GraphError> = None;
     loop {
-        let pause = match read().await {
-            Ok(value) => {
-                streak += 1;
-                if streak >= policy.consistent_reads.max(1) {
+        let round = join_all((0..wanted).map(|_| read())).await;
+        let mut value = None;
+        let mut last = None;
+        for result in round {
+            match result {
+                Ok(v) => value = Some(v),
+                Err(e) if e.class() == ErrorClass::ReplicationTransient => last = Some(e),
+                Err(e) => {
                     progress.done_waiting();
-                    return Ok(value);
+                    return Err(e.into());
                 }
-                policy.consistent_read_interval
             }
-            Err(e) if e.class() == ErrorClass::ReplicationTransient => {
-                streak = 0;
-                let pause = policy.backoff(failures);
-                failures = failures.saturating_add(1);
-                last = Some(e);
-                pause
-            }
-            Err(e) => {
-                progress.done_waiting();
-                return Err(e.into());
-            }
+        }
+        let Some(e) = last else {
+            progress.done_waiting();
+            // `wanted` ≥ 1 reads all succeeded, so there is a value.
+            return value.ok_or_else(|| ProvisionError::ReplicationTimeout {
+                what: what.to_string(),
+                waited: started.elapsed(),
+                last: None,
+            });
         };
+        let pause = policy.backoff(failures);
+        failures = failures.saturating_add(1);
         progress.waiting(&format!("waiting for {what} to replicate"));
         if Instant::now() + pause > graph.deadline() {
             progress.done_waiting();
             return Err(ProvisionError::ReplicationTimeout {
                 what: what.to_string(),
                 waited: started.elapsed(),
-                last: last.map(Box::new),
+                last: Some(Box::new(e)),
             });
         }
         tokio::time::sleep(pause).await;
