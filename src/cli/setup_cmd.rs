@@ -110,6 +110,9 @@ pub async fn run_setup(args: SetupArgs, global: &GlobalOpts) -> Result<ExitCode,
             "--namespace, --secret-name and --output-file only apply with --output k8s-secret",
         ));
     }
+    if k8s {
+        check_k8s_output(&args)?;
+    }
     let dir_paths = if k8s { Vec::new() } else { args.dirs.dirs()? };
     let new_keystore_version = new_keystore_version(&args)?;
     let conn = realm_args::connect(
@@ -151,7 +154,18 @@ pub async fn run_setup(args: SetupArgs, global: &GlobalOpts) -> Result<ExitCode,
         SetupOutput::Text => {
             print_setup_summary(&outcome, &conn, Some(args.es_home.as_deref()), global)
         }
-        SetupOutput::K8sSecret => emit_k8s(&args, &outcome, new_secret, global)?,
+        SetupOutput::K8sSecret => {
+            if let Err(e) = emit_k8s(&args, &outcome, new_secret, global) {
+                // Graph shows a secret's value once: one that was not written out is useless.
+                let detail = setup::remove_unused_secret(
+                    &conn.graph,
+                    &outcome.provisioned,
+                    progress.as_ref(),
+                )
+                .await;
+                return Err(CliError::new(e.code, format!("{e}; {detail}")));
+            }
+        }
     }
     Ok(outcome.exit_code())
 }
@@ -216,6 +230,44 @@ fn progress_for(global: &GlobalOpts) -> Box<dyn Progress> {
     }
 }
 
+/// What can be checked about the Kubernetes output before anything is created in the
+/// tenant: the names Kubernetes will accept, and an `--output-file` that does not exist yet
+/// in a directory that does.
+fn check_k8s_output(args: &SetupArgs) -> Result<(), CliError> {
+    if let Some(namespace) = &args.namespace {
+        k8s::validate_namespace(namespace)?;
+    }
+    if let Some(name) = &args.secret_name {
+        k8s::validate_secret_name(name)?;
+    }
+    let Some(path) = &args.output_file else {
+        return Ok(());
+    };
+    if std::fs::symlink_metadata(path).is_ok() {
+        return Err(CliError::new(
+            ExitCode::Config,
+            format!(
+                "{} already exists; choose a new --output-file (it is never overwritten, because it will hold the client secret)",
+                path.display()
+            ),
+        ));
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(CliError::new(
+            ExitCode::Config,
+            format!(
+                "the directory of --output-file {} does not exist; create it first",
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn emit_k8s(
     args: &SetupArgs,
     outcome: &SetupOutcome,
@@ -239,7 +291,12 @@ fn emit_k8s(
         .secret_name
         .clone()
         .unwrap_or_else(|| k8s::default_secret_name(&args.dirs.realm));
+    // There is no elasticsearch.yml to read the other realms' orders from; Elasticsearch
+    // refuses two realms with the same order, so say which one was assumed.
     let order = args.order.unwrap_or(0);
+    if args.order.is_none() && global.verbosity() > Verbosity::Silent {
+        eprintln!("Assumed order 0 for realm {}: pass --order with a number no other realm of the cluster uses.", args.dirs.realm);
+    }
     let values = setup::realm_values(
         client_id,
         &outcome.provisioned.tenant_id,

@@ -381,7 +381,7 @@ async fn undo_new_secret(
     progress: &dyn Progress,
 ) -> CliError {
     let CommitFailure { error, replaced } = failure;
-    let (Some(new), Some(object_id)) = (&provisioned.new_secret, &provisioned.app_object_id) else {
+    let Some(new) = &provisioned.new_secret else {
         return error;
     };
     if !replaced.is_empty() {
@@ -393,11 +393,25 @@ async fn undo_new_secret(
             ),
         );
     }
+    let detail = remove_unused_secret(graph, provisioned, progress).await;
+    CliError::new(error.code, format!("{error}; {detail}"))
+}
+
+/// Remove the secret this run added (its value reached nobody, so nobody can use it) and
+/// return a sentence saying whether that worked, for the error message.
+pub async fn remove_unused_secret(
+    graph: &GraphClient,
+    provisioned: &Provisioned,
+    progress: &dyn Progress,
+) -> String {
+    let (Some(new), Some(object_id)) = (&provisioned.new_secret, &provisioned.app_object_id) else {
+        return "no client secret was added".to_string();
+    };
     progress.step(&format!(
         "Removing the new client secret (keyId {}) again: it could not be written anywhere",
         new.key_id
     ));
-    let detail = match provision::remove_passwords(graph, object_id, &[new.key_id.clone()]).await
+    match provision::remove_passwords(graph, object_id, std::slice::from_ref(&new.key_id)).await
     {
         Ok(_) => format!(
             "the new client secret (keyId {}) was removed from the application again",
@@ -407,8 +421,7 @@ async fn undo_new_secret(
             "the new client secret (keyId {}) could not be removed ({e}); remove it under the application's Certificates & secrets",
             new.key_id
         ),
-    };
-    CliError::new(error.code, format!("{error}; {detail}"))
+    }
 }
 
 /// Whether this run must add a secret, and why (for the summary).
