@@ -253,4 +253,39 @@ async fn consent_forbidden_writes_the_files_and_prints_the_instructions() {
     );
     let sp = h.sp_id(&app.app_id);
     assert!(h.snapshot().graph_roles_granted_to(&sp).is_empty());
+
+    // The Kubernetes output says so too, on stderr (stdout holds the manifest).
+    let k8s = setup_support::run(h.graph_command("setup", &["--output", "k8s-secret"])).await;
+    k8s.assert_code(3);
+    assert!(k8s.stdout.contains("kind: Secret"), "{}", k8s.all());
+    assert!(
+        k8s.stderr.contains("adminconsent?client_id="),
+        "{}",
+        k8s.all()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_consent_writes_the_files_and_says_what_an_admin_must_grant() {
+    let h = Harness::start().await;
+    let dir = h.dir("config");
+    let run = h
+        .setup(&[&dir], &["--format-version", "4", "--no-consent"])
+        .await;
+    run.assert_ok();
+    let app = h.the_app();
+    assert!(run.stdout.contains("--no-consent"), "{}", run.all());
+    assert!(
+        run.stdout
+            .contains(&format!("adminconsent?client_id={}", app.app_id)),
+        "{}",
+        run.all()
+    );
+    assert!(run.stdout.contains("verify: skipped"), "{}", run.all());
+    assert!(h
+        .snapshot()
+        .graph_roles_granted_to(&h.sp_id(&app.app_id))
+        .is_empty());
+    h.assert_accepted(&app.app_id, &realm_secret(&dir, ""))
+        .await;
 }

@@ -7,6 +7,7 @@ use super::realm_args::{self, AppArgs, Connection, RealmDirsArgs};
 use super::terminal::Terminal;
 use super::{GlobalOpts, Verbosity};
 use crate::auth::AuthArgs;
+use crate::cloud::Endpoints;
 use crate::exit::{CliError, ExitCode};
 use crate::graph::{EndpointArgs, GraphClient};
 use crate::k8s::{self, EckOutput};
@@ -164,6 +165,12 @@ pub async fn run_setup(args: SetupArgs, global: &GlobalOpts) -> Result<ExitCode,
                 )
                 .await;
                 return Err(CliError::new(e.code, format!("{e}; {detail}")));
+            }
+            // stdout holds the manifest or the snippet: the consent advice goes to stderr.
+            if global.verbosity() > Verbosity::Silent {
+                if let Some(consent) = consent_still_needed(&outcome.provisioned, &conn.endpoints) {
+                    eprint!("{consent}");
+                }
             }
         }
     }
@@ -409,10 +416,8 @@ fn print_setup_summary(
             "Nothing changed: the tenant and every config directory were already set up.\n",
         );
     }
-    if let ConsentOutcome::Forbidden { instructions } = &p.consent {
-        out.push_str("\nAdmin consent is still needed (the signed-in caller may not grant it):\n");
-        out.push_str(instructions);
-        out.push('\n');
+    if let Some(consent) = consent_still_needed(p, &conn.endpoints) {
+        out.push_str(&consent);
     }
     if let Some(report) = &outcome.verify {
         out.push_str(&super::verify_cmd::render_report(report));
@@ -439,6 +444,25 @@ fn print_setup_summary(
         }
     }
     print!("{out}");
+}
+
+/// What to tell the user when the realm's permissions still lack admin consent (the caller
+/// may not grant it, or `--no-consent` skipped it), with the instructions for an admin.
+fn consent_still_needed(p: &provision::Provisioned, endpoints: &Endpoints) -> Option<String> {
+    match &p.consent {
+        ConsentOutcome::Forbidden { instructions } => Some(format!(
+            "\nAdmin consent is still needed (the signed-in caller may not grant it):\n{instructions}\n"
+        )),
+        ConsentOutcome::Skipped if !p.missing_permissions.is_empty() => {
+            let app_id = p.app_id.as_deref()?;
+            Some(format!(
+                "\nAdmin consent was not granted (--no-consent); still missing: {}.\n{}\n",
+                p.missing_permissions.join(", "),
+                provision::admin_consent_instructions(&p.tenant_id, app_id, endpoints)
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// The steps that remain manual after `setup`. The restart is only asked for when files

@@ -80,7 +80,7 @@ impl ConfigDir {
             return Err(misplaced_error(
                 dir,
                 &misplaced,
-                "run again with --move-misplaced-settings to move it to elasticsearch.yml",
+                "run `msgraph-keystore setup --move-misplaced-settings` to move it to elasticsearch.yml",
             ));
         }
         Ok(opened)
