@@ -96,6 +96,16 @@ async fn verify_reports_success_bad_secret_bad_config_unreachable_and_missing_co
     out.assert_code(78);
     assert!(out.stderr.contains(&client_id_key), "{}", out.all());
 
+    // A config dir that does not exist is named as such.
+    let missing = h.scratch.path().join("no-such-dir");
+    let out = h.verify(&missing, &[]).await;
+    out.assert_code(78);
+    assert!(
+        out.stderr.contains("no-such-dir") && out.stderr.contains("config directory"),
+        "{}",
+        out.all()
+    );
+
     // No keystore at all.
     let no_ks = h.dir("no-keystore");
     if let Err(e) = std::fs::copy(

@@ -43,6 +43,7 @@ pub async fn run(args: StatusArgs, global: &GlobalOpts) -> Result<ExitCode, CliE
     let mut term = Terminal::stdio(global.verbosity());
     let mut passwords = realm_args::password_source(&mut term, args.dirs.password_file.clone());
     for dir in &dirs {
+        crate::setup::local::check_config_dir(dir)?;
         let yml = EsYml::load(dir)?;
         let realm = yml.realm(&args.dirs.realm);
         let secret = match keystore::read_header(dir)? {

@@ -54,7 +54,7 @@ impl ConfigDir {
         password: &mut PasswordSource<'_>,
         move_misplaced: bool,
     ) -> Result<ConfigDir, CliError> {
-        check_is_dir(dir)?;
+        check_config_dir(dir)?;
         let lock = keystore::lock(dir)?;
         let yml = EsYml::load(dir)?;
         yml.check_realm(realm)?;
@@ -448,7 +448,9 @@ fn write_error(path: &Path, err: std::io::Error) -> CliError {
     CliError::new(code, format!("cannot write {}: {err}", path.display()))
 }
 
-fn check_is_dir(dir: &Path) -> Result<(), CliError> {
+/// Refuse a `--config` that is not an existing directory, before reading anything from it
+/// (a missing `elasticsearch.yml` alone reads as an empty file).
+pub fn check_config_dir(dir: &Path) -> Result<(), CliError> {
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => Err(CliError::new(
