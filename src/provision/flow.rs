@@ -356,3 +356,94 @@ impl Flow<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::auth::ClientSecretSource;
+    use crate::cloud::Cloud;
+    use crate::fake_tenant::{FakeTenant, FakeTenantConfig, Faults};
+    use crate::graph::RetryPolicy;
+    use crate::net::{build_client, HttpOptions};
+    use crate::provision::{AddSecret, NoProgress};
+
+    fn graph(tenant: &FakeTenant, timeout: Duration) -> GraphClient {
+        let admin = tenant.admin();
+        let http = build_client(&HttpOptions::default()).unwrap();
+        let tokens = ClientSecretSource::new(
+            http.clone(),
+            &tenant.access_token_host(),
+            &admin.tenant_id,
+            &admin.client_id,
+            admin.client_secret,
+        )
+        .unwrap();
+        GraphClient::new(
+            http,
+            Arc::new(tokens),
+            &tenant.graph_host(),
+            &Cloud::Global.endpoints().scope,
+            Instant::now() + timeout,
+        )
+        .unwrap()
+        .with_retry_policy(RetryPolicy {
+            initial_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(40),
+            ..RetryPolicy::default()
+        })
+    }
+
+    /// The secret is added while the grants still wait for the new service principal to
+    /// replicate; when that wait runs out, the secret — whose value this failed run can
+    /// hand to nobody — is removed again, and the next run adds the one secret it keeps.
+    /// (400 refused grants outlast 800 ms of 5–40 ms backoffs; the re-run, with a longer
+    /// deadline, waits out the rest: the count is fixed when the principal is created.)
+    #[tokio::test]
+    async fn a_secret_added_by_a_failed_run_is_removed_again() {
+        let tenant = FakeTenant::start(FakeTenantConfig {
+            faults: Faults {
+                not_valid_reference: 400,
+                ..Faults::default()
+            },
+            tenant_id: None,
+        })
+        .await
+        .unwrap();
+        let mut endpoints = Cloud::Global.endpoints();
+        endpoints.access_token_host = tenant.access_token_host();
+        endpoints.graph_host = tenant.graph_host();
+        let mut opts = ProvisionOptions::for_endpoints(&endpoints).with_app_name("unused-secret");
+        opts.add_secret = AddSecret::IfNone;
+
+        let err = provision(
+            &graph(&tenant, Duration::from_millis(800)),
+            &opts,
+            &NoProgress,
+        )
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.contains("did not replicate"), "{err}");
+        let snap = tenant.snapshot();
+        let apps = snap.applications_named("unused-secret");
+        assert_eq!(apps.len(), 1);
+        assert_eq!(apps[0].password_credentials.len(), 0, "the secret is gone");
+
+        tenant.set_faults(Faults::default());
+        let done = provision(&graph(&tenant, Duration::from_secs(30)), &opts, &NoProgress)
+            .await
+            .unwrap();
+        assert!(done.new_secret.is_some());
+        let snap = tenant.snapshot();
+        assert_eq!(
+            snap.applications_named("unused-secret")[0]
+                .password_credentials
+                .len(),
+            1
+        );
+    }
+}
