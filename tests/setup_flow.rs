@@ -65,6 +65,28 @@ async fn setup_into_an_empty_dir_then_rerun_changes_nothing_then_new_secret_rota
         "the secret never goes to the yml"
     );
 
+    // The yml holds exactly the realm's non-secure settings, nothing else.
+    let yml = read_text(&dir.join("elasticsearch.yml"));
+    let keys: Vec<&str> = yml
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split(':').next())
+        .collect();
+    let prefix = "xpack.security.authc.realms.microsoft_graph.microsoft_graph1.";
+    assert_eq!(
+        keys,
+        [
+            "order",
+            "client_id",
+            "tenant_id",
+            "access_token_host",
+            "graph_host"
+        ]
+        .map(|k| format!("{prefix}{k}")),
+        "{yml}"
+    );
+
     h.assert_accepted(&app.app_id, &secret).await;
     let snap = h.snapshot();
     let sp = h.sp_id(&app.app_id);
@@ -288,4 +310,41 @@ async fn no_consent_writes_the_files_and_says_what_an_admin_must_grant() {
         .is_empty());
     h.assert_accepted(&app.app_id, &realm_secret(&dir, ""))
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es_home_picks_the_keystore_format_and_reports_the_plugin() {
+    let h = Harness::start().await;
+    let home = h.dir("es-home");
+    mkdirs(&home.join("lib"));
+    write(&home.join("lib/elasticsearch-7.17.9.jar"), "");
+    let dir = h.dir("config");
+    let es_home = home.display().to_string();
+    let out = h.setup(&[&dir], &["--es-home", &es_home]).await;
+    out.assert_ok();
+    assert_eq!(
+        read_keystore(&dir, "").version(),
+        FormatVersion::V4,
+        "Elasticsearch 7.17 reads format 4"
+    );
+    assert!(
+        out.stdout.contains("not found under"),
+        "the plugin is missing\n{}",
+        out.all()
+    );
+
+    mkdirs(&home.join("plugins/microsoft-graph-authz"));
+    let out = h.setup(&[&dir], &["--es-home", &es_home]).await;
+    out.assert_ok();
+    assert!(
+        out.stdout
+            .contains("microsoft-graph-authz plugin is installed"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stdout.contains("no restart is needed"),
+        "nothing changed on the second run\n{}",
+        out.all()
+    );
 }

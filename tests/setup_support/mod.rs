@@ -79,9 +79,7 @@ impl Harness {
     /// A new, empty directory under the scratch dir.
     pub fn dir(&self, name: &str) -> PathBuf {
         let path = self.scratch.path().join(name);
-        if let Err(e) = fs::create_dir_all(&path) {
-            panic!("cannot create {}: {e}", path.display());
-        }
+        mkdirs(&path);
         path
     }
 
@@ -284,6 +282,12 @@ pub fn copy_fixture(case: &str, dir: &Path) {
     }
 }
 
+pub fn mkdirs(path: &Path) {
+    if let Err(e) = fs::create_dir_all(path) {
+        panic!("cannot create {}: {e}", path.display());
+    }
+}
+
 pub fn read_text(path: &Path) -> String {
     match fs::read_to_string(path) {
         Ok(t) => t,
@@ -328,7 +332,10 @@ pub fn dir_state(dir: &Path) -> BTreeMap<String, FileState> {
             files.insert(
                 name,
                 FileState {
-                    bytes: fs::read(&path).unwrap_or_default(),
+                    bytes: match fs::read(&path) {
+                        Ok(b) => b,
+                        Err(e) => panic!("cannot read {}: {e}", path.display()),
+                    },
                     modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
                 },
             );
