@@ -147,8 +147,19 @@ async fn k8s_manifest_on_stdout_and_bad_names_are_refused_up_front() {
         "the snippet goes to stderr when stdout carries the manifest\n{}",
         out.stderr
     );
-    // --namespace without k8s output is a usage error.
+    // --namespace without k8s output is a usage error, and so is --config with it.
     let dir = h.dir("config");
+    let out = run(h.graph_command(
+        "setup",
+        &[
+            "--output",
+            "k8s-secret",
+            "--config",
+            &dir.display().to_string(),
+        ],
+    ))
+    .await;
+    out.assert_code(64);
     let out = h.setup(&[&dir], &["--namespace", "elastic"]).await;
     out.assert_code(64);
     assert!(dir_state(&dir).is_empty());

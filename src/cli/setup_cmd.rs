@@ -111,6 +111,11 @@ pub async fn run_setup(args: SetupArgs, global: &GlobalOpts) -> Result<ExitCode,
             "--namespace, --secret-name and --output-file only apply with --output k8s-secret",
         ));
     }
+    if k8s && !args.dirs.config.is_empty() {
+        return Err(CliError::usage(
+            "--config does not apply with --output k8s-secret: it writes no keystore and no elasticsearch.yml (ECK's operator fills the keystore from the Secret)",
+        ));
+    }
     if k8s {
         check_k8s_output(&args)?;
     }
