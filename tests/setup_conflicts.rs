@@ -246,6 +246,13 @@ async fn a_missing_config_dir_and_a_bad_realm_name_are_usage_errors() {
     assert!(out.stderr.contains("bad.name"), "{}", out.all());
     assert!(dir_state(&dir).is_empty());
 
+    // The same directory twice (another spelling of it).
+    let again = dir.join("..").join("config");
+    let out = h.setup(&[&dir, &again], &[]).await;
+    out.assert_code(64);
+    assert!(out.stderr.contains("more than once"), "{}", out.all());
+    assert!(dir_state(&dir).is_empty());
+
     // No --config and no ES_PATH_CONF.
     let out = run(h.graph_command("setup", &[])).await;
     out.assert_code(64);

@@ -33,6 +33,7 @@ impl RealmDirsArgs {
     /// The config directories: `--config` values, else `$ES_PATH_CONF`.
     pub fn dirs(&self) -> Result<Vec<PathBuf>, CliError> {
         if !self.config.is_empty() {
+            refuse_repeated_dirs(&self.config)?;
             return Ok(self.config.clone());
         }
         match std::env::var_os("ES_PATH_CONF") {
@@ -47,6 +48,26 @@ impl RealmDirsArgs {
     pub fn dirs_if_any(&self) -> Vec<PathBuf> {
         self.dirs().unwrap_or_default()
     }
+}
+
+/// The same directory given twice (in any spelling) would be locked twice by this process
+/// and wait for itself; it is also surely a mistake.
+fn refuse_repeated_dirs(dirs: &[PathBuf]) -> Result<(), CliError> {
+    let mut seen: Vec<PathBuf> = Vec::new();
+    for dir in dirs {
+        // A directory that cannot be resolved is reported when it is opened.
+        let Ok(canonical) = std::fs::canonicalize(dir) else {
+            continue;
+        };
+        if seen.contains(&canonical) {
+            return Err(CliError::usage(format!(
+                "config directory {} is given more than once with --config",
+                dir.display()
+            )));
+        }
+        seen.push(canonical);
+    }
+    Ok(())
 }
 
 /// Which application and how it is configured.
