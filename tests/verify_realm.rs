@@ -207,6 +207,11 @@ async fn verify_waits_while_a_new_secret_replicates() {
         "two refusals, then a token\n{}",
         out.all()
     );
+    assert!(
+        out.stderr.contains("refuses the secret (AADSTS7000215)"),
+        "the wait is explained while it happens\n{}",
+        out.all()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

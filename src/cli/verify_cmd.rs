@@ -12,7 +12,7 @@ use crate::exit::{CliError, ExitCode};
 use crate::graph::parse_duration;
 use crate::keystore;
 use crate::net::{check_endpoint, HttpOptions};
-use crate::provision::PermissionSet;
+use crate::provision::{NoProgress, PermissionSet, Progress, StderrProgress};
 use crate::secret::SecretString;
 use crate::setup::verify::{self, VerifyInput, VerifyReport};
 
@@ -101,6 +101,11 @@ pub async fn run(args: VerifyArgs, global: &GlobalOpts) -> Result<ExitCode, CliE
         ca_cert: args.ca_cert.clone(),
         ..HttpOptions::default()
     })?;
+    let progress: Box<dyn Progress> = if global.verbosity() == Verbosity::Silent {
+        Box::new(NoProgress)
+    } else {
+        Box::new(StderrProgress::new())
+    };
     let report = verify::verify(
         &http,
         &VerifyInput {
@@ -112,6 +117,7 @@ pub async fn run(args: VerifyArgs, global: &GlobalOpts) -> Result<ExitCode, CliE
             required_roles: args.permissions.role_values(),
             replication_wait: args.wait,
             retry_interval: Duration::from_secs(3),
+            progress: progress.as_ref(),
         },
     )
     .await?;

@@ -278,6 +278,7 @@ pub async fn run_setup(
                         required_roles: opts.provision.permissions.role_values(),
                         replication_wait: opts.verify_wait,
                         retry_interval: opts.verify_retry_interval,
+                        progress,
                     },
                 )
                 .await?;

@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::auth::{self, AccessToken, AuthError, TokenSource};
 use crate::exit::{ExitCode, UserFacing};
 use crate::graph::{GraphClient, GraphError};
+use crate::provision::Progress;
 use crate::secret::SecretString;
 
 /// The scope the realm requests (hard-coded in the realm's source).
@@ -37,6 +38,9 @@ pub struct VerifyInput<'a> {
     pub replication_wait: Duration,
     /// Pause between those retries.
     pub retry_interval: Duration,
+    /// Told when the token is refused and the wait for replication starts, so a person does
+    /// not stare at a silent terminal for two minutes.
+    pub progress: &'a dyn Progress,
 }
 
 /// One permission and whether the token carries it.
@@ -230,7 +234,12 @@ async fn realm_token(
         )
         .await
         {
-            Ok(token) => return Ok((token, attempts)),
+            Ok(token) => {
+                if attempts > 1 {
+                    input.progress.done_waiting();
+                }
+                return Ok((token, attempts));
+            }
             Err(e)
                 if e.is_secret_not_yet_replicated()
                     && Instant::now() + input.retry_interval < give_up =>
@@ -239,9 +248,24 @@ async fn realm_token(
                     attempt = attempts,
                     "token refused, waiting for the new secret to replicate"
                 );
+                if attempts == 1 {
+                    input.progress.step(&format!(
+                        "The token endpoint refuses the secret (AADSTS{}); a new secret can take a minute or two to be accepted everywhere: retrying for up to {}s",
+                        e.aadsts().unwrap_or_default(),
+                        input.replication_wait.as_secs()
+                    ));
+                }
+                input
+                    .progress
+                    .waiting("waiting for the secret to replicate");
                 tokio::time::sleep(input.retry_interval).await;
             }
-            Err(e) => return Err(VerifyError::Token(e)),
+            Err(e) => {
+                if attempts > 1 {
+                    input.progress.done_waiting();
+                }
+                return Err(VerifyError::Token(e));
+            }
         }
     }
 }
