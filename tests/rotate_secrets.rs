@@ -128,3 +128,49 @@ async fn rotate_json_output_names_the_removed_secret() {
         "the new secret in the JSON record",
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_whose_secret_is_never_accepted_keeps_the_old_secrets_and_says_what_was_done() {
+    let h = Harness::start().await;
+    let dir = h.dir("config");
+    h.setup(&[&dir], &["--format-version", "4"])
+        .await
+        .assert_ok();
+    let old_key = h.the_app().password_credentials[0].key_id.clone();
+    // From now on every new secret is refused far longer than the rotation waits.
+    h.tenant.set_faults(msgraph_keystore::fake_tenant::Faults {
+        secret_replication_failures: 1000,
+        ..Default::default()
+    });
+    let out = run(h.graph_command(
+        "rotate",
+        &[
+            "--config",
+            &dir.display().to_string(),
+            "--verify-wait",
+            "1s",
+        ],
+    ))
+    .await;
+    out.assert_code(4);
+    assert!(out.stderr.contains("AADSTS7000215"), "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("the config directories were updated (1 file(s) written)"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        out.stderr.contains("previous client secrets were kept"),
+        "{}",
+        out.all()
+    );
+    let keys: Vec<String> = h
+        .the_app()
+        .password_credentials
+        .iter()
+        .map(|p| p.key_id.clone())
+        .collect();
+    assert_eq!(keys.len(), 2);
+    assert!(keys.contains(&old_key));
+}

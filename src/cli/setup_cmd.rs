@@ -9,7 +9,7 @@ use super::{GlobalOpts, Verbosity};
 use crate::auth::AuthArgs;
 use crate::cloud::Endpoints;
 use crate::exit::{CliError, ExitCode};
-use crate::graph::{EndpointArgs, GraphClient};
+use crate::graph::{parse_duration, EndpointArgs, GraphClient};
 use crate::k8s::{self, EckOutput};
 use crate::keystore::FormatVersion;
 use crate::provision::{self, ConsentOutcome, NoProgress, Progress, StderrProgress};
@@ -58,6 +58,9 @@ pub struct SetupArgs {
     /// Do not verify the credentials at the end.
     #[arg(long)]
     pub no_verify: bool,
+    /// How long verification keeps retrying while a brand-new secret replicates.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
+    pub verify_wait: Duration,
     /// Elasticsearch home, to check that the microsoft-graph-authz plugin is installed and to detect the version.
     #[arg(long, value_name = "DIR", env = "ES_HOME")]
     pub es_home: Option<PathBuf>,
@@ -92,6 +95,9 @@ pub struct RotateArgs {
     /// Keep the previous client secrets instead of removing them after the new one is verified (running nodes use the old secret until they restart).
     #[arg(long)]
     pub keep_old: bool,
+    /// How long verification keeps retrying while the new secret replicates.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
+    pub verify_wait: Duration,
     /// Output format.
     #[arg(long, value_enum, default_value_t = realm_args::OutputFormat::Text)]
     pub output: realm_args::OutputFormat,
@@ -147,7 +153,7 @@ pub async fn run_setup(args: SetupArgs, global: &GlobalOpts) -> Result<ExitCode,
         endpoints: conn.endpoints.clone(),
         dry_run: args.dry_run,
         verify: !args.no_verify,
-        verify_wait: setup::verify::SECRET_REPLICATION_WAIT,
+        verify_wait: args.verify_wait,
         verify_retry_interval: Duration::from_secs(3),
     };
     let progress = progress_for(global);
@@ -534,12 +540,13 @@ pub async fn run_rotate(args: RotateArgs, global: &GlobalOpts) -> Result<ExitCod
         endpoints: conn.endpoints.clone(),
         dry_run: false,
         verify: true,
-        verify_wait: setup::verify::SECRET_REPLICATION_WAIT,
+        verify_wait: args.verify_wait,
         verify_retry_interval: Duration::from_secs(3),
     };
     let progress = progress_for(global);
-    let (outcome, _) =
-        setup::run_setup(&conn.graph, &conn.http, &dirs, &opts, progress.as_ref()).await?;
+    let (outcome, _) = setup::run_setup(&conn.graph, &conn.http, &dirs, &opts, progress.as_ref())
+        .await
+        .map_err(|e| CliError::new(e.code, format!("{e}; previous client secrets were kept")))?;
     drop(dirs);
     let removed = retire_old_secrets(
         &conn.graph,

@@ -281,7 +281,17 @@ pub async fn run_setup(
                         progress,
                     },
                 )
-                .await?;
+                .await
+                .map_err(|e| {
+                    // The run did its work; only the proof failed. Say so, or the user would
+                    // think nothing happened.
+                    CliError::new(
+                        e.exit_code(),
+                        format!(
+                            "{e}; the tenant and the config directories were updated ({files_written} file(s) written): check again later with `msgraph-keystore verify`"
+                        ),
+                    )
+                })?;
                 (Some(report), None)
             }
             _ => (None, Some("no client secret is known locally".to_string())),

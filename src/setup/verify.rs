@@ -22,8 +22,6 @@ use crate::secret::SecretString;
 
 /// The scope the realm requests (hard-coded in the realm's source).
 pub const REALM_SCOPE: &str = "https://graph.microsoft.com/.default";
-/// How long a brand-new secret may take to be accepted by the token endpoint.
-pub const SECRET_REPLICATION_WAIT: Duration = Duration::from_secs(120);
 
 /// What to verify.
 pub struct VerifyInput<'a> {
