@@ -40,6 +40,13 @@ async fn demo_sets_up_a_config_dir_and_keeps_it() {
         secret.expose_secret(),
         "the demo's client secret",
     );
+
+    // Its tenant is gone now: a second demo into the same directory is refused, untouched.
+    let before = dir_state(&dir);
+    let again = run(h.command(&["demo", "--config", &dir.display().to_string()])).await;
+    again.assert_code(64);
+    assert!(again.stderr.contains("fresh directory"), "{}", again.all());
+    assert_eq!(dir_state(&dir), before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

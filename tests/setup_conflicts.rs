@@ -259,3 +259,30 @@ async fn a_missing_config_dir_and_a_bad_realm_name_are_usage_errors() {
     assert!(out.stderr.contains("ES_PATH_CONF"), "{}", out.all());
     assert!(h.realm_apps().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dir_set_up_for_another_tenant_is_not_silently_taken_over() {
+    let first = Harness::start().await;
+    let dir = first.dir("config");
+    first
+        .setup(&[&dir], &["--format-version", "4"])
+        .await
+        .assert_ok();
+    let other = Harness::start().await;
+    let before = dir_state(&dir);
+    let out = other.setup(&[&dir], &[]).await;
+    assert_ne!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("cannot check the realm's configured client secret"),
+        "the error says it is about the realm's configuration\n{}",
+        out.all()
+    );
+    assert!(
+        out.stderr.contains(&first.tenant.tenant_id()),
+        "{}",
+        out.all()
+    );
+    assert_eq!(dir_state(&dir), before);
+    assert!(other.realm_apps().is_empty());
+}

@@ -58,6 +58,7 @@ pub async fn run(args: DemoArgs, global: &GlobalOpts) -> Result<ExitCode, CliErr
             .keep(),
     };
 
+    refuse_configured_dir(&dir, &args.realm)?;
     let tenant = FakeTenant::start(FakeTenantConfig::default())
         .await
         .map_err(|e| {
@@ -178,4 +179,27 @@ pub async fn run(args: DemoArgs, global: &GlobalOpts) -> Result<ExitCode, CliErr
         );
     }
     Ok(code)
+}
+
+/// The demo's tenant exists only while it runs, so a directory set up by an earlier demo (or
+/// for a real tenant) names an application and tenant this one has never heard of.
+fn refuse_configured_dir(dir: &std::path::Path, realm: &str) -> Result<(), CliError> {
+    let keystore = keystore::keystore_path(dir);
+    let yml = crate::esconfig::EsYml::load(dir)?;
+    let configured = yml.realm(realm).client_id.is_some();
+    if keystore.exists() || configured {
+        return Err(CliError::new(
+            ExitCode::Usage,
+            format!(
+                "{} already holds {}; the demo needs a fresh directory: pass a new --config, or leave it out to get a new temporary one",
+                dir.display(),
+                if configured {
+                    format!("realm {realm}")
+                } else {
+                    "an elasticsearch.keystore".to_string()
+                }
+            ),
+        ));
+    }
+    Ok(())
 }

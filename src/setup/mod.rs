@@ -499,7 +499,14 @@ async fn decide_secret(
                 first_words(&e.to_string())
             ),
         )),
-        Err(e) => Err(e.into()),
+        // Not a verdict on the secret (host unreachable, tenant unknown here, …): stop, and
+        // say the request was about the configured realm, not the caller's own sign-in.
+        Err(e) => Err(CliError::new(
+            e.exit_code(),
+            format!(
+                "cannot check the realm's configured client secret (client_id {client_id}, tenant_id {tenant_id} from elasticsearch.yml): {e}"
+            ),
+        )),
     }
 }
 
