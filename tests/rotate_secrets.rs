@@ -174,3 +174,76 @@ async fn a_rotation_whose_secret_is_never_accepted_keeps_the_old_secrets_and_say
     assert_eq!(keys.len(), 2);
     assert!(keys.contains(&old_key));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_phase_rotation_keeps_the_old_secret_until_finish() {
+    let h = Harness::start().await;
+    let a = h.dir("node1");
+    h.setup(&[&a], &["--format-version", "4"]).await.assert_ok();
+    let app = h.the_app();
+    let first_secret = realm_secret(&a, "");
+    let foreign = h.tenant.add_secret(&app.app_id, 90);
+    let config = a.display().to_string();
+
+    // Phase 1: new secret everywhere, the old one still works for nodes not restarted yet.
+    run(h.graph_command("rotate", &["--config", &config, "--keep-old"]))
+        .await
+        .assert_ok();
+    let second_secret = realm_secret(&a, "");
+    assert_ne!(second_secret.expose_secret(), first_secret.expose_secret());
+    h.assert_accepted(&app.app_id, &first_secret).await;
+    h.assert_accepted(&app.app_id, &second_secret).await;
+
+    // Phase 2 (after the rolling restart): only the tool's other secrets for the realm go.
+    let out = run(h.graph_command("rotate", &["--config", &config, "--finish"])).await;
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("removed 1 previous secret"),
+        "{}",
+        out.all()
+    );
+    assert!(
+        h.token_for(&app.app_id, &first_secret).await.is_err(),
+        "the first secret is removed"
+    );
+    h.assert_accepted(&app.app_id, &second_secret).await;
+    h.assert_accepted(&app.app_id, &foreign.client_secret).await;
+    assert_eq!(
+        realm_secret(&a, "").expose_secret(),
+        second_secret.expose_secret(),
+        "--finish does not touch the keystore"
+    );
+
+    // Running it again finds nothing more to remove.
+    let again = run(h.graph_command("rotate", &["--config", &config, "--finish"])).await;
+    again.assert_ok();
+    assert!(
+        again.stdout.contains("no previous secret"),
+        "{}",
+        again.all()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finish_refuses_when_the_keystore_secret_does_not_work() {
+    let h = Harness::start().await;
+    let a = h.dir("node1");
+    h.setup(&[&a], &["--format-version", "4"]).await.assert_ok();
+    let before = h.the_app().password_credentials.len();
+    // Replace the keystore's secret with one the tenant does not know.
+    let mut ks = read_keystore(&a, "");
+    ks.set_string(
+        &secret_key("microsoft_graph1"),
+        "abc8Q~not-a-real-secret-value-at-all-000",
+    )
+    .unwrap();
+    msgraph_keystore::keystore::save(&a, &ks).unwrap();
+    let out = run(h.graph_command(
+        "rotate",
+        &["--config", &a.display().to_string(), "--finish"],
+    ))
+    .await;
+    out.assert_code(4);
+    assert!(out.stderr.contains("nothing was removed"), "{}", out.all());
+    assert_eq!(h.the_app().password_credentials.len(), before);
+}

@@ -93,8 +93,11 @@ pub struct RotateArgs {
     #[command(flatten)]
     pub app: AppArgs,
     /// Keep the previous client secrets instead of removing them after the new one is verified (running nodes use the old secret until they restart).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "finish")]
     pub keep_old: bool,
+    /// Second half of a two-phase rotation (`rotate --keep-old`, rolling restart, `rotate --finish`): add no secret; check that the secret in the keystore works, then remove the other secrets this tool created for the realm.
+    #[arg(long)]
+    pub finish: bool,
     /// How long verification keeps retrying while the new secret replicates.
     #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
     pub verify_wait: Duration,
@@ -531,6 +534,9 @@ pub async fn run_rotate(args: RotateArgs, global: &GlobalOpts) -> Result<ExitCod
             ));
         }
     }
+    if args.finish {
+        return finish_rotation(&args, &conn, &dirs, &label, global).await;
+    }
     let opts = SetupOptions {
         realm: args.dirs.realm.clone(),
         provision: args.app.provision_options(&conn.endpoints, &label),
@@ -633,4 +639,123 @@ async fn retire_old_secrets(
         old.len()
     ));
     Ok(provision::remove_passwords(graph, object_id, &old).await?)
+}
+
+/// `rotate --finish`: the secret every config directory holds must work; then every other
+/// secret this tool created for the same cluster/realm label is removed. Secrets are told
+/// apart by Graph's `hint` (the first characters of the value): a secret whose hint matches the
+/// one in use, or that has no hint, is kept, so nothing in use can be removed.
+async fn finish_rotation(
+    args: &RotateArgs,
+    conn: &Connection,
+    dirs: &[ConfigDir],
+    label: &str,
+    global: &GlobalOpts,
+) -> Result<ExitCode, CliError> {
+    let realm = &args.dirs.realm;
+    let mut current: Option<SecretString> = None;
+    for dir in dirs {
+        let secret = dir.client_secret(realm)?.ok_or_else(|| {
+            CliError::new(
+                ExitCode::Config,
+                format!(
+                    "{} holds no client secret for realm {realm}; run `rotate` (without --finish) or `setup`",
+                    crate::keystore::keystore_path(&dir.dir).display()
+                ),
+            )
+        })?;
+        match &current {
+            Some(prev) if prev.expose_secret() != secret.expose_secret() => {
+                return Err(CliError::new(
+                    ExitCode::Config,
+                    format!(
+                        "the config directories hold different client secrets for realm {realm} ({} differs); copy the rotated keystore to every node before --finish",
+                        dir.dir.display()
+                    ),
+                ))
+            }
+            Some(_) => {}
+            None => current = Some(secret),
+        }
+    }
+    let Some(current) = current else {
+        return Err(CliError::usage(
+            "rotate --finish needs at least one --config directory",
+        ));
+    };
+    let realm_yml = dirs[0].realm_yml(realm);
+    let (Some(client_id), Some(tenant_id)) = (realm_yml.client_id, realm_yml.tenant_id) else {
+        return Err(CliError::new(
+            ExitCode::Config,
+            format!(
+                "{} lacks the realm's client_id or tenant_id; run `setup`",
+                dirs[0].yml.path().display()
+            ),
+        ));
+    };
+    // The secret in use must work before anything is removed.
+    crate::auth::client_credentials_token(
+        &conn.http,
+        &conn.endpoints.access_token_host,
+        &tenant_id,
+        &client_id,
+        &current,
+        setup::verify::REALM_SCOPE,
+    )
+    .await
+    .map_err(|e| {
+        CliError::new(
+            crate::exit::UserFacing::exit_code(&e),
+            format!("the client secret in the keystore does not work ({e}); nothing was removed"),
+        )
+    })?;
+
+    let mut opts = args.app.provision_options(&conn.endpoints, label);
+    opts.configured_client_id = Some(client_id.clone());
+    let found = provision::find_app(&conn.graph, &opts).await?.ok_or_else(|| {
+        CliError::new(
+            ExitCode::Config,
+            format!("the application {client_id} configured for realm {realm} no longer exists; run `setup`"),
+        )
+    })?;
+    let prefix = provision::secret_display_name_prefix(label);
+    let stale: Vec<String> = found
+        .app
+        .password_credentials
+        .iter()
+        .filter(|c| {
+            c.display_name
+                .as_deref()
+                .is_some_and(|n| n.starts_with(&prefix))
+        })
+        .filter(|c| match c.hint.as_deref() {
+            Some(hint) if !hint.is_empty() => !current.expose_secret().starts_with(hint),
+            _ => false,
+        })
+        .map(|c| c.key_id.clone())
+        .collect();
+    let removed = if stale.is_empty() {
+        Vec::new()
+    } else {
+        provision::remove_passwords(&conn.graph, &found.app.id, &stale).await?
+    };
+    match args.output {
+        realm_args::OutputFormat::Json => realm_args::print_json(&serde_json::json!({
+            "client_id": client_id,
+            "removed_secrets": removed,
+        }))?,
+        realm_args::OutputFormat::Text if global.verbosity() > Verbosity::Silent => {
+            if removed.is_empty() {
+                println!("The secret in the keystore works; no previous secret of {label} was left to remove.");
+            } else {
+                println!(
+                    "The secret in the keystore works; removed {} previous secret(s) of {label}: {}",
+                    removed.len(),
+                    removed.join(", ")
+                );
+            }
+        }
+        realm_args::OutputFormat::Text => {}
+    }
+    Ok(ExitCode::Ok)
 }
