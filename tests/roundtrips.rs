@@ -102,8 +102,8 @@ async fn measured_setup(
         "{what}: {depth} sequential round trips, more than {MAX_SEQUENTIAL_ROUND_TRIPS}: {:#?}",
         critical_path(&spans)
     );
-    let tokens = (after.token_request_count - before.token_request_count) as u64;
-    let graph = (after.request_count - before.request_count) as u64;
+    let tokens = after.token_request_count - before.token_request_count;
+    let graph = after.request_count - before.request_count;
     assert_eq!(
         spans.len() as u64,
         tokens + graph,
