@@ -212,6 +212,20 @@ async fn many_dirs(cores: usize) -> Res<()> {
         kdf::pbkdf2_hmac_sha512(b"", &[0x5a; 64], 210_000, &mut out);
         std::hint::black_box(out);
     });
+    // How much of the cores this run actually gets (other work on the machine shows here):
+    // `cores` derivations on `cores` threads against one alone.
+    let together = time_runs(3, || {
+        std::thread::scope(|scope| {
+            for _ in 0..cores {
+                scope.spawn(|| {
+                    let mut out = [0u8; 16];
+                    kdf::pbkdf2_hmac_sha512(b"", &[0x5a; 64], 210_000, &mut out);
+                    std::hint::black_box(out);
+                });
+            }
+        })
+    });
+    let usable_cores = cores as f64 * ms(derivation.min) / ms(together.min);
     let mut walls = Vec::new();
     let mut one_dir = Vec::new();
     for _ in 0..MANY_DIR_RUNS {
@@ -232,6 +246,11 @@ async fn many_dirs(cores: usize) -> Res<()> {
         "   one PBKDF2-SHA512-210k derivation        {:>8.1} / {:>6.1} ms",
         ms(derivation.min),
         ms(derivation.median)
+    );
+    println!(
+        "   {cores} derivations on {cores} threads              {:>8.1} / {:>6.1} ms   = {usable_cores:.2} cores' worth of work at once",
+        ms(together.min),
+        ms(together.median)
     );
     println!(
         "   setup, 1 dir                             {:>8.0} / {:>6.0} ms",
@@ -383,7 +402,8 @@ fn memory() -> Res<()> {
 /// parent's address space: measured straight from this benchmark, every command would
 /// weigh at least as much as the benchmark itself. So the benchmark starts a fresh copy of
 /// itself ([`PROBE_ENV`]), a few MiB before it does anything, which starts the command and
-/// reports its `ru_maxrss` from `wait4`, and its own peak as the floor of what can be told.
+/// reports its `ru_maxrss` from `wait4`, and its own `VmHWM` as the floor of what can be
+/// told.
 fn max_rss_of(args: &[&str], list: Option<(&PathBuf, usize)>) -> Res<(u64, u64)> {
     let (mut peak, mut floor) = (0u64, 0u64);
     for _ in 0..MEMORY_RUNS {
@@ -429,7 +449,7 @@ fn max_rss_of(args: &[&str], list: Option<(&PathBuf, usize)>) -> Res<(u64, u64)>
 }
 
 /// Probe mode: `<this> STDOUT_FILE COMMAND ARGS…` runs the command with its output in
-/// STDOUT_FILE and prints `exit-status child-peak-rss own-peak-rss` (bytes).
+/// STDOUT_FILE and prints `exit-status child-peak-rss own-vmhwm` (bytes).
 fn probe() -> Res<()> {
     let mut args = std::env::args_os().skip(1);
     let (Some(out_path), Some(program)) = (args.next(), args.next()) else {
@@ -442,13 +462,15 @@ fn probe() -> Res<()> {
         .stderr(Stdio::null())
         .spawn()?;
     let (status, rss) = wait_with_rusage(child.id())?;
-    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
-    let mut own: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: RUSAGE_SELF with a pointer to a live local.
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut own) } != 0 {
-        return Err(std::io::Error::last_os_error().into());
-    }
-    println!("{status} {rss} {}", u64::try_from(own.ru_maxrss)? * 1024);
+    // The probe's own address space at its peak (`VmHWM`: unlike `ru_maxrss`, not inherited
+    // across exec), the most the command can have started with.
+    let status_file = std::fs::read_to_string("/proc/self/status")?;
+    let own_kib: u64 = status_file
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or("no VmHWM in /proc/self/status")?;
+    println!("{status} {rss} {}", own_kib * 1024);
     Ok(())
 }
 
