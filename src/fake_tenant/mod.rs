@@ -322,6 +322,12 @@ impl FakeTenant {
         st.fault_seq = 0;
     }
 
+    /// Graph requests received so far (faulted ones included): the same number as
+    /// `snapshot().request_count`, without copying the directory, for tests that poll it.
+    pub fn request_count(&self) -> u64 {
+        self.shared.lock().graph_requests
+    }
+
     pub fn snapshot(&self) -> TenantSnapshot {
         self.shared.lock().snapshot()
     }
@@ -410,6 +416,13 @@ impl FakeTenant {
             .app_index_by_app_id(app_id)
             .unwrap_or_else(|| panic!("fake tenant: no application with appId {app_id}"));
         st.apps[idx].accepts_assertions = true;
+    }
+
+    /// `METHOD /path` (path after `/v1.0`) of every Graph request the tenant carried out but
+    /// whose answer it dropped (`drop_after_processing`), oldest first (at most 1,024):
+    /// what a client cannot know happened.
+    pub fn lost_answers(&self) -> Vec<String> {
+        self.shared.lock().lost_answers.clone()
     }
 
     /// Every access token this tenant issued (the most recent 1,024), for tests that check

@@ -14,7 +14,7 @@ use super::faults::Injected;
 use super::graph_routes::{self, GraphCall};
 use super::listener::ConnHandle;
 use super::reply::{GraphError, Reply, RequestIds};
-use super::state::TenantState;
+use super::state::{TenantState, LOST_ANSWERS_KEPT};
 use super::token;
 
 /// Largest request body accepted (Graph's own limit is 4 MB).
@@ -127,7 +127,16 @@ async fn handle(
                     body: &body,
                     graph_base: &graph_base,
                 };
-                let reply = graph_routes::handle(&mut shared.lock(), &call);
+                let reply = {
+                    let mut st = shared.lock();
+                    let reply = graph_routes::handle(&mut st, &call);
+                    if decision == Injected::DropAfter && st.lost_answers.len() < LOST_ANSWERS_KEPT
+                    {
+                        st.lost_answers
+                            .push(format!("{} {graph_path}", parts.method));
+                    }
+                    reply
+                };
                 if decision == Injected::DropAfter {
                     tracing::debug!(
                         "fake tenant: {} {path} from {} -> {} applied, then connection dropped",

@@ -187,7 +187,13 @@ pub(crate) struct TenantState {
     pub policy_id: String,
     /// Tokens and secret values handed out, for leak tests.
     pub issued: IssuedLog,
+    /// `METHOD /path` of Graph requests carried out whose answer was then dropped
+    /// (`drop_after_processing`), oldest first, at most `LOST_ANSWERS_KEPT`.
+    pub lost_answers: Vec<String>,
 }
+
+/// How many lost answers are remembered (a soak run makes a few dozen requests).
+pub(crate) const LOST_ANSWERS_KEPT: usize = 1024;
 
 /// How an object comes to exist: made through Graph just now (subject to the replication
 /// knobs) or already there when a test starts (fully replicated).
@@ -222,6 +228,7 @@ impl TenantState {
             admin_app_id: String::new(),
             policy_id: new_id(),
             issued: IssuedLog::default(),
+            lost_answers: Vec::new(),
         };
         st.graph_sp_id = st.seed_graph_service_principal();
         st.seed_directory();
