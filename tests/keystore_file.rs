@@ -127,7 +127,7 @@ fn a_read_only_config_directory_is_a_config_error_with_the_es_message() {
     }
     let dir = tempfile::tempdir().unwrap();
     std::os::unix::fs::chown(dir.path(), Some(NOBODY), Some(NOBODY)).unwrap();
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
             "a_read_only_config_directory_is_a_config_error_with_the_es_message",
@@ -136,9 +136,15 @@ fn a_read_only_config_directory_is_a_config_error_with_the_es_message() {
         .env(CHILD_DIR, dir.path())
         .uid(NOBODY)
         .gid(NOBODY)
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success(), "the unprivileged run failed: {status}");
+    assert!(
+        child.status.success(),
+        "the unprivileged run failed: {}\n{}{}",
+        child.status,
+        String::from_utf8_lossy(&child.stdout),
+        String::from_utf8_lossy(&child.stderr)
+    );
     // The child really ran the check: it left its keystore behind.
     assert!(keystore::keystore_path(dir.path()).is_file());
 }
