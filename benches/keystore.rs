@@ -76,7 +76,10 @@ fn openssl_baseline() -> Result<(Stats, String), String> {
         .output()
         .map_err(|e| format!("python3 not runnable: {e}"))?;
     if !out.status.success() {
-        return Err(format!("python3 failed: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "python3 failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     let samples = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -86,7 +89,10 @@ fn openssl_baseline() -> Result<(Stats, String), String> {
     if samples.is_empty() {
         return Err("python3 printed no timings".into());
     }
-    Ok((Stats::of(samples), String::from_utf8_lossy(&version.stdout).trim().to_owned()))
+    Ok((
+        Stats::of(samples),
+        String::from_utf8_lossy(&version.stdout).trim().to_owned(),
+    ))
 }
 
 fn bench_dir() -> (tempfile::TempDir, &'static str) {
@@ -94,7 +100,10 @@ fn bench_dir() -> (tempfile::TempDir, &'static str) {
     if let Ok(dir) = tempfile::tempdir_in(shm) {
         return (dir, "tmpfs (/dev/shm)");
     }
-    (tempfile::tempdir().expect("temp dir"), "the default temp directory")
+    (
+        tempfile::tempdir().expect("temp dir"),
+        "the default temp directory",
+    )
 }
 
 fn cpu_model() -> String {
@@ -124,7 +133,11 @@ fn main() {
     keystore::save(&config, &ks).expect("save");
 
     println!("keystore benchmark: {RUNS} runs each, min / median, keystore on {where_}");
-    println!("cpu: {} ({} logical CPUs available)", cpu_model(), std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "cpu: {} ({} logical CPUs available)",
+        cpu_model(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     println!("pbkdf2 kernel selected: {:?}", Kernel::detect());
     println!();
 
@@ -134,7 +147,8 @@ fn main() {
     let add = time_runs(|| {
         counter += 1;
         let mut ks = keystore::load(&config, &empty).expect("load");
-        ks.set_string("bench.setting", &format!("value-{counter}")).expect("set");
+        ks.set_string("bench.setting", &format!("value-{counter}"))
+            .expect("set");
         keystore::save(&config, &ks).expect("save");
     });
     let list = time_runs(|| {
@@ -149,7 +163,11 @@ fn main() {
     let salt = [0x5au8; 64];
     let mut kernels = vec![Kernel::Portable];
     #[cfg(target_arch = "x86_64")]
-    kernels.extend([Kernel::Avx2, Kernel::Avx512].into_iter().filter(|k| k.is_supported()));
+    kernels.extend(
+        [Kernel::Avx2, Kernel::Avx512]
+            .into_iter()
+            .filter(|k| k.is_supported()),
+    );
     let kernel_stats: Vec<(String, Stats)> = kernels
         .into_iter()
         .map(|k| {
@@ -193,12 +211,28 @@ fn main() {
     };
 
     let mut rows = vec![
-        ("keystore add (load + set_string + save)".to_owned(), add, Some(0.85)),
-        ("keystore list (load_read_only + names)".to_owned(), list, Some(0.80)),
-        ("list via load (pre-derives a save key)".to_owned(), list_with_save_key, None),
+        (
+            "keystore add (load + set_string + save)".to_owned(),
+            add,
+            Some(0.85),
+        ),
+        (
+            "keystore list (load_read_only + names)".to_owned(),
+            list,
+            Some(0.80),
+        ),
+        (
+            "list via load (pre-derives a save key)".to_owned(),
+            list_with_save_key,
+            None,
+        ),
     ];
     rows.extend(kernel_stats.into_iter().map(|(n, s)| (n, s, None)));
-    rows.push(("RustCrypto pbkdf2::pbkdf2_hmac<Sha512>".to_owned(), rustcrypto, None));
+    rows.push((
+        "RustCrypto pbkdf2::pbkdf2_hmac<Sha512>".to_owned(),
+        rustcrypto,
+        None,
+    ));
 
     for (name, stats, goal) in rows {
         let ratio = baseline
@@ -207,10 +241,16 @@ fn main() {
                     "  ratio {:.2}x (median {:.2}x){}",
                     ms(stats.min) / ms(b.min),
                     ms(stats.median) / ms(b.median),
-                    goal.map(|g| format!("  goal <= {g:.2}x")).unwrap_or_default()
+                    goal.map(|g| format!("  goal <= {g:.2}x"))
+                        .unwrap_or_default()
                 )
             })
             .unwrap_or_default();
-        println!("{:<44} {:>8.1} / {:>6.1} ms{ratio}", name, ms(stats.min), ms(stats.median));
+        println!(
+            "{:<44} {:>8.1} / {:>6.1} ms{ratio}",
+            name,
+            ms(stats.min),
+            ms(stats.median)
+        );
     }
 }

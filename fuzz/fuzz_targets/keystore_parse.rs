@@ -24,7 +24,12 @@ fuzz_target!(|data: &[u8]| {
         let _ = Keystore::decrypt_read_only(data, &SecretString::from(String::new()));
     }
     let _ = Keystore::parse_header(data);
-    for version in [FormatVersion::V3, FormatVersion::V4, FormatVersion::V5, FormatVersion::V6] {
+    for version in [
+        FormatVersion::V3,
+        FormatVersion::V4,
+        FormatVersion::V5,
+        FormatVersion::V6,
+    ] {
         let _ = format::parse_entries(version, data);
     }
 });
