@@ -9,11 +9,63 @@
 //!
 //! Preparing and committing are separate so a caller can prepare several files (one per
 //! config directory) and commit them only when all were written.
+//!
+//! Only regular files are read or replaced: a FIFO, device or directory where a keystore or
+//! `elasticsearch.yml` should be is refused without blocking on it, and a symbolic link is read
+//! through but never replaced (see [`FileRefused`]).
+//!
+//! Every step of a replacement passes a fail point (see [`fail_points`]) so tests can make it
+//! fail or crash there; release builds compile them to nothing.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+use fail::fail_point;
+
+/// Names of the fail points a replacement passes, in the order it passes them.
+///
+/// Test builds get working fail points through the `fail` crate's `failpoints` feature,
+/// which only the dev-dependency enables; in any other build `fail_point!` expands to
+/// nothing. Configured with `return`, a point makes the *next* step fail with an
+/// `io::Error` of that step (so callers see exactly what a real failure there looks like);
+/// with `panic` it unwinds; with a callback (`fail::cfg_callback`) a test can inspect the
+/// files or kill the process at that moment.
+pub mod fail_points {
+    /// The temp file exists (mode 0600, empty); nothing written yet.
+    pub const TEMP_CREATED: &str = "fsutil::replace::temp_created";
+    /// The contents are written to the temp file (still mode 0600).
+    pub const TEMP_WRITTEN: &str = "fsutil::replace::temp_written";
+    /// The temp file has its final group and mode.
+    pub const TEMP_MODE_SET: &str = "fsutil::replace::temp_mode_set";
+    /// The temp file is fsynced: the end of [`super::prepare_replace`].
+    pub const TEMP_SYNCED: &str = "fsutil::replace::temp_synced";
+    /// [`super::PreparedFile::commit`] is about to rename the temp file over its target.
+    pub const BEFORE_RENAME: &str = "fsutil::replace::before_rename";
+    /// The temp file has replaced its target; the directory is not fsynced yet.
+    pub const RENAMED: &str = "fsutil::replace::renamed";
+    /// The directory is fsynced: the replacement is complete and durable.
+    pub const DIRECTORY_SYNCED: &str = "fsutil::replace::directory_synced";
+    /// [`super::write_new_secret_file`] created its file (mode 0600, empty).
+    pub const SECRET_FILE_CREATED: &str = "fsutil::secret_file::created";
+
+    /// The replacement's points in the order a save passes them.
+    pub const REPLACE: [&str; 7] = [
+        TEMP_CREATED,
+        TEMP_WRITTEN,
+        TEMP_MODE_SET,
+        TEMP_SYNCED,
+        BEFORE_RENAME,
+        RENAMED,
+        DIRECTORY_SYNCED,
+    ];
+}
+
+/// The error a fail point configured with `return` injects.
+fn injected(point: &str) -> io::Error {
+    io::Error::other(format!("failure injected at fail point {point}"))
+}
 
 /// The step of a replacement that failed, carried inside the `io::Error` so callers can give
 /// step-specific advice (e.g. "the directory is not writable") while the error kind stays
@@ -67,6 +119,108 @@ fn failure(step: ReplaceStep, path: &Path, source: io::Error) -> io::Error {
     )
 }
 
+/// Why a file was not read or not replaced, carried inside an `io::Error`. The message says
+/// "it …": callers put the path in front.
+#[derive(Debug, thiserror::Error)]
+pub enum FileRefused {
+    /// Replacing a symbolic link would replace the link with a regular file and leave the file
+    /// it points to as it was (what Elasticsearch's own rename does): neither is what the user
+    /// meant, so the link is left alone. Reading through a link is fine.
+    #[error("it is a symbolic link to [{}], and replacing it would turn the link into a regular file and leave [{}] unchanged; replace the link with the file itself, or change the file where it lives", target.display(), target.display())]
+    Symlink { target: PathBuf },
+    /// A FIFO, socket, device or directory where a file belongs. A FIFO is never opened
+    /// blocking, so this cannot hang.
+    #[error("it is {kind}, not a regular file")]
+    NotRegular { kind: &'static str },
+    /// Larger than any file of its kind should be; refused before reading it.
+    #[error("it is {len} bytes, more than the {max} bytes accepted for this file")]
+    TooLarge { len: u64, max: u64 },
+}
+
+/// If `err` is a refusal to read or replace a file, why.
+pub fn refusal(err: &io::Error) -> Option<&FileRefused> {
+    err.get_ref().and_then(|e| e.downcast_ref::<FileRefused>())
+}
+
+fn describe(file_type: fs::FileType) -> &'static str {
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_block_device() || file_type.is_char_device() {
+        "a device"
+    } else if file_type.is_symlink() {
+        "a symbolic link"
+    } else {
+        "not a regular file"
+    }
+}
+
+fn refused(kind: io::ErrorKind, why: FileRefused) -> io::Error {
+    io::Error::new(kind, why)
+}
+
+/// The whole of the regular file at `path` (following symbolic links), `None` if there is
+/// none. Refuses, without blocking and without reading, anything that is not a regular file
+/// (a FIFO would otherwise make `open` wait for a writer forever) and a file larger than
+/// `max_len` (a sparse file can claim gigabytes it does not occupy). Never allocates more
+/// than `max_len + 1` bytes, even if the file grows while it is read.
+pub fn read_regular_file(path: &Path, max_len: u64) -> io::Result<Option<Vec<u8>>> {
+    // Checked before opening: opening a device can have effects of its own.
+    match fs::metadata(path) {
+        Ok(m) if !m.file_type().is_file() => {
+            return Err(refused(
+                io::ErrorKind::InvalidInput,
+                FileRefused::NotRegular {
+                    kind: describe(m.file_type()),
+                },
+            ))
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    // O_NONBLOCK in case the file was swapped for a FIFO since the check (it changes nothing
+    // for a regular file); O_NOCTTY so a terminal device can never become ours.
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(refused(
+            io::ErrorKind::InvalidInput,
+            FileRefused::NotRegular {
+                kind: describe(meta.file_type()),
+            },
+        ));
+    }
+    let too_large = |len: u64| {
+        refused(
+            io::ErrorKind::InvalidData,
+            FileRefused::TooLarge { len, max: max_len },
+        )
+    };
+    if meta.len() > max_len {
+        return Err(too_large(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(max_len.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    let read = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    if read > max_len {
+        return Err(too_large(read));
+    }
+    Ok(Some(bytes))
+}
+
 /// If `err` came from a replacement step, that step.
 pub fn failed_step(err: &io::Error) -> Option<ReplaceStep> {
     err.get_ref()
@@ -118,11 +272,27 @@ impl PreparedFile {
                 io::Error::other("the temporary file was replaced or removed by another process"),
             ));
         }
+        fail_point!(fail_points::BEFORE_RENAME, |_| Err(failure(
+            ReplaceStep::Rename,
+            &self.target,
+            injected(fail_points::BEFORE_RENAME)
+        )));
         fs::rename(&self.temp, &self.target)
             .map_err(|e| failure(ReplaceStep::Rename, &self.target, e))?;
         self.done = true;
+        fail_point!(fail_points::RENAMED, |_| Err(failure(
+            ReplaceStep::SyncDirectory,
+            &self.target,
+            injected(fail_points::RENAMED)
+        )));
         sync_dir(parent_dir(&self.target))
-            .map_err(|e| failure(ReplaceStep::SyncDirectory, &self.target, e))
+            .map_err(|e| failure(ReplaceStep::SyncDirectory, &self.target, e))?;
+        fail_point!(fail_points::DIRECTORY_SYNCED, |_| Err(failure(
+            ReplaceStep::SyncDirectory,
+            &self.target,
+            injected(fail_points::DIRECTORY_SYNCED)
+        )));
+        Ok(())
     }
 }
 
@@ -171,7 +341,9 @@ fn create_exclusive_0600(path: &Path) -> io::Result<File> {
 /// Refuses with `PermissionDenied` carrying [`OwnerChangeRefused`] when the target exists
 /// and is owned by another user than this process: replacing it would change its owner
 /// (Elasticsearch refuses the same way; e.g. root must not take over a keystore owned by
-/// the `elasticsearch` user).
+/// the `elasticsearch` user). Refuses with `PermissionDenied` carrying
+/// [`FileRefused::Symlink`] when the target is a symbolic link, and with [`FileRefused::NotRegular`]
+/// when it is a directory, FIFO or device; nothing is created in either case.
 pub fn prepare_replace(
     target: &Path,
     tmp_name: &str,
@@ -182,7 +354,25 @@ pub fn prepare_replace(
     let temp = dir.join(tmp_name);
     let writer_uid = effective_uid();
 
-    let existing = match fs::metadata(target) {
+    let existing = match fs::symlink_metadata(target) {
+        Ok(m) if m.file_type().is_symlink() => {
+            let link_target =
+                fs::read_link(target).map_err(|e| failure(ReplaceStep::CreateTemp, target, e))?;
+            return Err(refused(
+                io::ErrorKind::PermissionDenied,
+                FileRefused::Symlink {
+                    target: link_target,
+                },
+            ));
+        }
+        Ok(m) if !m.file_type().is_file() => {
+            return Err(refused(
+                io::ErrorKind::InvalidInput,
+                FileRefused::NotRegular {
+                    kind: describe(m.file_type()),
+                },
+            ));
+        }
         Ok(m) => Some(m),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(failure(ReplaceStep::CreateTemp, target, e)),
@@ -221,7 +411,13 @@ pub fn prepare_replace(
     };
 
     let write = |file: &mut File| -> io::Result<()> {
+        fail_point!(fail_points::TEMP_CREATED, |_| Err(injected(
+            fail_points::TEMP_CREATED
+        )));
         file.write_all(contents)?;
+        fail_point!(fail_points::TEMP_WRITTEN, |_| Err(injected(
+            fail_points::TEMP_WRITTEN
+        )));
         if let Some(m) = &existing {
             if m.gid() != meta.gid() {
                 // Keep the group (e.g. root:elasticsearch 0660 on package installs) so the
@@ -230,8 +426,17 @@ pub fn prepare_replace(
                 let _ = std::os::unix::fs::fchown(&*file, None, Some(m.gid()));
             }
         }
+        // The final mode is set before the fsync so the fsync makes it durable too: a
+        // crash after the rename can never leave a keystore the node's group cannot read.
         file.set_permissions(fs::Permissions::from_mode(mode))?;
-        file.sync_all()
+        fail_point!(fail_points::TEMP_MODE_SET, |_| Err(injected(
+            fail_points::TEMP_MODE_SET
+        )));
+        file.sync_all()?;
+        fail_point!(fail_points::TEMP_SYNCED, |_| Err(injected(
+            fail_points::TEMP_SYNCED
+        )));
+        Ok(())
     };
     write(&mut file).map_err(|e| failure(ReplaceStep::WriteTemp, &temp, e))?;
     Ok(prepared)
@@ -241,7 +446,14 @@ pub fn prepare_replace(
 /// directory. Refuses to overwrite anything (`AlreadyExists`); a partial file is removed.
 pub fn write_new_secret_file(path: &Path, contents: &[u8]) -> io::Result<()> {
     let mut file = create_exclusive_0600(path)?;
-    let written = file.write_all(contents).and_then(|()| file.sync_all());
+    let write = |file: &mut File| -> io::Result<()> {
+        fail_point!(fail_points::SECRET_FILE_CREATED, |_| Err(injected(
+            fail_points::SECRET_FILE_CREATED
+        )));
+        file.write_all(contents)?;
+        file.sync_all()
+    };
+    let written = write(&mut file);
     if let Err(e) = written {
         drop(file);
         let _ = fs::remove_file(path);
@@ -306,5 +518,86 @@ mod tests {
         let err = write_new_secret_file(&path, b"t").unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(fs::read(&path).unwrap(), b"s");
+    }
+
+    fn mkfifo(path: &Path) {
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    }
+
+    #[test]
+    fn reading_refuses_fifos_directories_and_huge_files_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        mkfifo(&fifo);
+        // A blocking open would wait here for a writer that never comes.
+        let err = read_regular_file(&fifo, 1 << 20).unwrap_err();
+        assert!(
+            matches!(refusal(&err), Some(FileRefused::NotRegular { kind }) if kind.contains("FIFO")),
+            "{err}"
+        );
+        let err = read_regular_file(dir.path(), 1 << 20).unwrap_err();
+        assert_eq!(err.to_string(), "it is a directory, not a regular file");
+
+        let sparse = dir.path().join("sparse");
+        File::create(&sparse).unwrap().set_len(3 << 30).unwrap();
+        let err = read_regular_file(&sparse, 1 << 20).unwrap_err();
+        assert!(
+            matches!(refusal(&err), Some(FileRefused::TooLarge { len, max: 1048576 }) if *len == 3 << 30),
+            "{err}"
+        );
+
+        assert!(read_regular_file(&dir.path().join("missing"), 10)
+            .unwrap()
+            .is_none());
+        let exact = dir.path().join("exact");
+        fs::write(&exact, b"0123456789").unwrap();
+        assert_eq!(
+            read_regular_file(&exact, 10).unwrap().unwrap(),
+            b"0123456789"
+        );
+        assert!(read_regular_file(&exact, 9).is_err());
+        // A symbolic link is read through.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&exact, &link).unwrap();
+        assert_eq!(
+            read_regular_file(&link, 10).unwrap().unwrap(),
+            b"0123456789"
+        );
+    }
+
+    #[test]
+    fn a_symlink_or_fifo_is_never_replaced_and_nothing_is_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        fs::write(&real, b"old").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let err = prepare_replace(&link, "link.tmp", b"new", 0o600).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+        assert!(
+            matches!(refusal(&err), Some(FileRefused::Symlink { target }) if *target == real),
+            "{err}"
+        );
+        let fifo = dir.path().join("fifo");
+        mkfifo(&fifo);
+        let err = prepare_replace(&fifo, "fifo.tmp", b"new", 0o600).unwrap_err();
+        assert!(
+            matches!(refusal(&err), Some(FileRefused::NotRegular { .. })),
+            "{err}"
+        );
+        assert_eq!(fs::read(&real).unwrap(), b"old");
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+        let mut names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["fifo", "link", "real"]);
     }
 }

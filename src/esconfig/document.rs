@@ -9,6 +9,10 @@ use super::{
     SECURE_REALM_SETTINGS,
 };
 
+/// The largest `elasticsearch.yml` read: 16 MiB, thousands of times a real one, so a huge
+/// or sparse file in its place is refused from its size instead of being loaded.
+pub const MAX_YML_LEN: u64 = 16 << 20;
+
 /// An `elasticsearch.yml` held in memory. Edits change only the text here; writing it to disk
 /// (atomically, next to the keystore) is the caller's job.
 #[derive(Clone)]
@@ -66,12 +70,14 @@ impl EsYml {
     }
 
     /// Read `config_dir/elasticsearch.yml`; a missing file is an empty document (with that path,
-    /// so a later write creates it).
+    /// so a later write creates it). A FIFO, device or directory in its place is refused
+    /// without blocking, and so is a file over [`MAX_YML_LEN`] (see
+    /// [`crate::fsutil::read_regular_file`]).
     pub fn load(config_dir: &Path) -> Result<EsYml, EsConfigError> {
         let path = config_dir.join(ES_YML);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        let bytes = match crate::fsutil::read_regular_file(&path, MAX_YML_LEN) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => Vec::new(),
             Err(source) => return Err(EsConfigError::Read { path, source }),
         };
         match String::from_utf8(bytes) {

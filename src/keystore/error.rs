@@ -109,6 +109,16 @@ pub enum KeystoreError {
         source: std::io::Error,
     },
 
+    /// The keystore path is a symbolic link. Saving through it would replace the link with a
+    /// regular file (what Elasticsearch does) and leave the file it points to unchanged, so
+    /// this tool refuses; reading through the link works.
+    #[error("will not replace the keystore at [{}]: it is a symbolic link to [{}], and saving would turn the link into a regular file and leave [{}] unchanged; replace the link with the file itself, or change the keystore where it lives", path.display(), target.display(), target.display())]
+    SymlinkNotReplaced { path: PathBuf, target: PathBuf },
+
+    /// A save would produce a file larger than this tool reads back (see `file::MAX_FILE_LEN`).
+    #[error("the keystore at [{}] would be {len} bytes, more than the {max} bytes this tool reads or writes; keep large files outside the keystore", path.display())]
+    FileTooLarge { path: PathBuf, len: u64, max: u64 },
+
     /// Format version 3 can be read but Elasticsearch 6.8+ never writes it; neither do we.
     #[error("keystore format version {} can only be read, not written; write format 4 (Elasticsearch 7), 5 (8.0-8.13) or 6 (8.14 and later)", version.number())]
     NotWritableVersion { version: FormatVersion },
@@ -192,9 +202,11 @@ impl UserFacing for KeystoreError {
             | KeystoreError::InvalidSettingName { .. }
             | KeystoreError::TooLarge { .. }
             | KeystoreError::NotUtf8 { .. }
-            | KeystoreError::NotFound { .. } => ExitCode::DataError,
+            | KeystoreError::NotFound { .. }
+            | KeystoreError::FileTooLarge { .. } => ExitCode::DataError,
             KeystoreError::Io { .. } => ExitCode::IoError,
             KeystoreError::OwnerChange { .. }
+            | KeystoreError::SymlinkNotReplaced { .. }
             | KeystoreError::NotWritable { .. }
             | KeystoreError::NotWritableVersion { .. } => ExitCode::Config,
             KeystoreError::InvalidFormatVersion { .. }

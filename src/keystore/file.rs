@@ -18,13 +18,13 @@
 //! warning rather than refuse to work.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::error::KeystoreError;
-use super::format::{Header, MAX_PLAINTEXT_LEN};
+use super::format::Header;
 use super::{Keystore, KEYSTORE_FILENAME};
 use crate::fsutil::{self, PreparedFile, ReplaceStep};
 use crate::secret::SecretString;
@@ -35,8 +35,15 @@ pub const TEMP_FILENAME: &str = "elasticsearch.keystore.tmp";
 pub const KEYSTORE_MODE: u32 = 0o660;
 /// How long [`lock`] waits for another writer before giving up.
 pub const LOCK_WAIT: Duration = Duration::from_secs(60);
-/// No keystore file is larger than this (the format's lengths are signed 32-bit ints).
-const MAX_FILE_LEN: u64 = MAX_PLAINTEXT_LEN as u64 + 1024;
+/// The largest keystore file this tool reads or writes: 64 MiB.
+///
+/// The format itself allows about 2 GiB, but secure settings are passwords, keys and small
+/// credential files (kilobytes), every Elasticsearch node decrypts the whole file into its
+/// heap at start-up, and this tool holds about three copies while it works. A limit far
+/// above any real keystore and far below the format's lets a hostile or damaged file (a
+/// sparse file claiming gigabytes, say) be refused from its size alone, before anything is
+/// read; saves check the same limit so the tool never writes a file it would refuse to read.
+pub const MAX_FILE_LEN: u64 = 64 << 20;
 
 /// `<config_dir>/elasticsearch.keystore`.
 pub fn keystore_path(config_dir: &Path) -> PathBuf {
@@ -44,27 +51,17 @@ pub fn keystore_path(config_dir: &Path) -> PathBuf {
 }
 
 /// The whole keystore file, `None` if it does not exist. Size-checked before reading so a
-/// huge file in its place is reported, not loaded.
+/// huge file in its place is reported, not loaded; a FIFO, device or directory in its place
+/// is refused without blocking (see [`fsutil::read_regular_file`]). A symbolic link is
+/// followed, as Elasticsearch does.
 fn read_file(path: &Path) -> Result<Option<Vec<u8>>, KeystoreError> {
-    let mut file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(KeystoreError::io("cannot open the keystore", path, e)),
-    };
-    let len = file
-        .metadata()
-        .map_err(|e| KeystoreError::io("cannot read the keystore", path, e))?
-        .len();
-    if len > MAX_FILE_LEN {
-        return Err(KeystoreError::corrupt(format!(
-            "the file is {len} bytes, larger than any keystore"
+    fsutil::read_regular_file(path, MAX_FILE_LEN).map_err(|e| match fsutil::refusal(&e) {
+        Some(fsutil::FileRefused::TooLarge { len, max }) => KeystoreError::corrupt(format!(
+            "the file is {len} bytes, larger than any keystore (this tool reads at most {max} bytes)"
         ))
-        .with_path(path));
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-    file.read_to_end(&mut bytes)
-        .map_err(|e| KeystoreError::io("cannot read the keystore", path, e))?;
-    Ok(Some(bytes))
+        .with_path(path),
+        _ => KeystoreError::io("cannot read the keystore", path, e),
+    })
 }
 
 /// Version and password flag of the config directory's keystore, `None` if there is none.
@@ -112,6 +109,12 @@ fn save_error(config_dir: &Path, err: io::Error) -> KeystoreError {
             owner_uid: refused.owner_uid,
         };
     }
+    if let Some(fsutil::FileRefused::Symlink { target }) = fsutil::refusal(&err) {
+        return KeystoreError::SymlinkNotReplaced {
+            target: target.clone(),
+            path,
+        };
+    }
     let creating = matches!(
         fsutil::failed_step(&err),
         Some(ReplaceStep::CreateTemp | ReplaceStep::RemoveStaleTemp)
@@ -137,6 +140,14 @@ fn save_error(config_dir: &Path, err: io::Error) -> KeystoreError {
 /// config directories all-or-none.
 pub fn prepare_save(config_dir: &Path, ks: &Keystore) -> Result<PreparedFile, KeystoreError> {
     let bytes = ks.encrypt_with_seed()?;
+    let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    if len > MAX_FILE_LEN {
+        return Err(KeystoreError::FileTooLarge {
+            path: keystore_path(config_dir),
+            len,
+            max: MAX_FILE_LEN,
+        });
+    }
     fsutil::prepare_replace(
         &keystore_path(config_dir),
         TEMP_FILENAME,
