@@ -63,6 +63,8 @@ pub mod fail_points {
 }
 
 /// The error a fail point configured with `return` injects.
+// Only fail points call it, and builds without the `failpoints` feature compile those out.
+#[allow(dead_code)]
 fn injected(point: &str) -> io::Error {
     io::Error::other(format!("failure injected at fail point {point}"))
 }
