@@ -393,7 +393,21 @@ pub fn commit_all(plans: &[DirPlan]) -> Result<usize, CommitFailure> {
     }
     match sync_failure {
         None => Ok(replaced.len()),
-        Some(error) => Err(CommitFailure { error, replaced }),
+        // Every file was renamed, so the message must not read as if nothing changed.
+        Some(error) => {
+            let done = replaced
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let message = format!(
+                "{error}; every file was replaced ({done}), but a crash or power loss now could undo some of the renames: run the command again to make sure"
+            );
+            Err(CommitFailure {
+                error: CliError::new(error.code, message),
+                replaced,
+            })
+        }
     }
 }
 
