@@ -348,3 +348,30 @@ async fn es_home_picks_the_keystore_format_and_reports_the_plugin() {
         out.all()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rerun_waits_for_a_configured_secret_that_is_still_replicating() {
+    let h = Harness::with_faults(Faults {
+        secret_replication_failures: 2,
+        ..Faults::default()
+    })
+    .await;
+    let dir = h.dir("config");
+    h.setup(&[&dir], &["--no-verify"]).await.assert_ok();
+    let secret = realm_secret(&dir, "");
+
+    // Straight away again: the token endpoint still refuses the brand-new secret twice.
+    let second = h.setup(&[&dir], &[]).await;
+    second.assert_ok();
+    assert!(second.stdout.contains("works; kept"), "{}", second.all());
+    assert_eq!(
+        realm_secret(&dir, "").expose_secret(),
+        secret.expose_secret(),
+        "the replicating secret is kept, not replaced"
+    );
+    assert_eq!(
+        h.the_app().password_credentials.len(),
+        1,
+        "no second secret"
+    );
+}

@@ -206,7 +206,7 @@ pub async fn run_setup(
 
     // Decide whether a new secret is needed: only when asked, or when the directories do not
     // hold a working one for this very application.
-    let (add, secret_decision) = decide_secret(http, dirs, &existing, opts).await?;
+    let (add, secret_decision) = decide_secret(http, dirs, &existing, opts, progress).await?;
     popts.add_secret = if add {
         AddSecret::Always
     } else {
@@ -441,6 +441,7 @@ async fn decide_secret(
     dirs: &[ConfigDir],
     existing: &ExistingRealm,
     opts: &SetupOptions,
+    progress: &dyn Progress,
 ) -> Result<(bool, String), CliError> {
     if opts.new_secret {
         return Ok((true, "a new secret was asked for".to_string()));
@@ -478,21 +479,25 @@ async fn decide_secret(
             "the configured secret would be checked and kept".to_string(),
         ));
     }
-    match crate::auth::client_credentials_token(
-        http,
-        &opts.endpoints.access_token_host,
+    // A secret added moments ago (a previous run with --no-verify) may still be replicating:
+    // give it a short while before calling it rejected and adding yet another one.
+    let check = VerifyInput {
+        access_token_host: &opts.endpoints.access_token_host,
+        graph_host: &opts.endpoints.graph_host,
         tenant_id,
         client_id,
-        secret,
-        verify::REALM_SCOPE,
-    )
-    .await
-    {
+        client_secret: secret,
+        required_roles: &[],
+        replication_wait: opts.verify_wait.min(CONFIGURED_SECRET_WAIT),
+        retry_interval: opts.verify_retry_interval,
+        progress,
+    };
+    match verify::realm_token(http, &check).await {
         Ok(_) => Ok((
             false,
             "the configured client secret works; kept".to_string(),
         )),
-        Err(e) if e.exit_code() == ExitCode::CredentialsRejected => Ok((
+        Err(verify::VerifyError::Token(e)) if e.exit_code() == ExitCode::CredentialsRejected => Ok((
             true,
             format!(
                 "the configured client secret is rejected ({}); adding a new one",
@@ -509,6 +514,10 @@ async fn decide_secret(
         )),
     }
 }
+
+/// How long `setup` waits for a configured secret that the token endpoint refuses in a way
+/// that can mean "not replicated yet", before adding a new one.
+const CONFIGURED_SECRET_WAIT: Duration = Duration::from_secs(20);
 
 fn first_words(s: &str) -> String {
     s.chars().take(120).collect()

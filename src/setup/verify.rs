@@ -214,7 +214,7 @@ pub async fn verify(
 }
 
 /// The realm's token request, retried while the error looks like replication of a new secret.
-async fn realm_token(
+pub(crate) async fn realm_token(
     http: &reqwest::Client,
     input: &VerifyInput<'_>,
 ) -> Result<(AccessToken, u32), VerifyError> {
