@@ -440,9 +440,10 @@ pub fn parse_entries(
     })?;
     let count = usize::try_from(count)
         .map_err(|_| KeystoreError::corrupt(format!("negative entry count {count}")))?;
-    // Each entry takes at least 6 bytes (empty name, empty value), so this bounds the
-    // reservation by the input size whatever the count claims.
-    let mut entries = Vec::with_capacity(count.min(r.remaining() / 6));
+    // The reservation's bytes never exceed the bytes left, whatever the count claims (an
+    // entry takes at least 6 input bytes but `size_of::<Entry>()` in the vector); entries
+    // that really are there grow the vector as they are read.
+    let mut entries = Vec::with_capacity(count.min(r.remaining() / std::mem::size_of::<Entry>()));
     for index in 0..count {
         let name_len = r.u16_be().ok_or_else(|| {
             KeystoreError::corrupt(format!("entry {index} of {count} is missing"))
