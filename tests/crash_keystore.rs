@@ -8,6 +8,8 @@
 //! whole run: they never overlap, and no other test binary sees these configurations.
 //! Crashes are real: the test re-runs itself as a child process that SIGKILLs itself at the
 //! fail point, so no destructor, unwinding or buffered write gets a chance to tidy up.
+//! (The temp file's mode at each point, whatever the umask, is checked in
+//! `tests/leak_keystore.rs`.)
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -16,12 +18,10 @@ use std::os::unix::process::ExitStatusExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 use fail::FailScenario;
 use msgraph_keystore::exit::{ExitCode, UserFacing};
-use msgraph_keystore::fsutil::{self, fail_points};
+use msgraph_keystore::fsutil::fail_points;
 use msgraph_keystore::keystore::{self, FormatVersion, Keystore, KeystoreError};
 use msgraph_keystore::secret::SecretString;
 
@@ -291,64 +291,6 @@ fn a_crash_after_any_step_leaves_a_loadable_keystore_and_the_next_save_removes_t
         assert_eq!(mode(&keystore::keystore_path(&dir)), 0o660, "{point}");
         assert_next_save_cleans_up(&dir);
     }
-}
-
-#[test]
-fn the_temp_file_is_0600_until_complete_whatever_the_umask() {
-    let _scenario = FailScenario::setup();
-    // umask 0 would make a carelessly created file world-readable; the modes must not care.
-    // SAFETY: umask has no preconditions; the old mask is restored below. Tests in this
-    // binary run one at a time (the scenario), so no other file is created meanwhile.
-    let old_umask = unsafe { libc::umask(0) };
-    let dir = config_dir();
-    let seen: Arc<Mutex<Vec<(&str, u32)>>> = Arc::default();
-    for point in [
-        fail_points::TEMP_CREATED,
-        fail_points::TEMP_WRITTEN,
-        fail_points::TEMP_MODE_SET,
-        fail_points::TEMP_SYNCED,
-        fail_points::BEFORE_RENAME,
-    ] {
-        let temp = dir.path().join(TEMP);
-        let seen = Arc::clone(&seen);
-        fail::cfg_callback(point, move || {
-            seen.lock().unwrap().push((point, mode(&temp)));
-        })
-        .unwrap();
-    }
-    keystore::save(dir.path(), &changed(dir.path())).unwrap();
-    // `show -o FILE` and the other secret files: 0600 from the moment they exist.
-    let secret_file = dir.path().join("shown-value");
-    let seen_secret = Arc::new(AtomicBool::new(false));
-    {
-        let path = secret_file.clone();
-        let seen_secret = Arc::clone(&seen_secret);
-        fail::cfg_callback(fail_points::SECRET_FILE_CREATED, move || {
-            assert_eq!(mode(&path), 0o600);
-            seen_secret.store(true, Ordering::SeqCst);
-        })
-        .unwrap();
-    }
-    fsutil::write_new_secret_file(&secret_file, b"value").unwrap();
-    // SAFETY: as above.
-    unsafe { libc::umask(old_umask) };
-
-    assert_eq!(
-        *seen.lock().unwrap(),
-        vec![
-            (fail_points::TEMP_CREATED, 0o600),
-            (fail_points::TEMP_WRITTEN, 0o600),
-            (fail_points::TEMP_MODE_SET, 0o660),
-            (fail_points::TEMP_SYNCED, 0o660),
-            (fail_points::BEFORE_RENAME, 0o660),
-        ]
-    );
-    assert!(
-        seen_secret.load(Ordering::SeqCst),
-        "the secret file's fail point did not fire"
-    );
-    assert_eq!(mode(&secret_file), 0o600);
-    assert_eq!(mode(&keystore::keystore_path(dir.path())), 0o660);
 }
 
 /// A fail point left configured by a failed test must not leak into the next one: the
