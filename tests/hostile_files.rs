@@ -293,6 +293,17 @@ fn a_fifo_directory_empty_or_huge_keystore_is_refused_promptly_and_nothing_chang
         "it is a directory, not a regular file",
     );
 
+    // A device behind a symbolic link: the link is followed, the device is not opened.
+    let (dir, path) = make("device");
+    std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+    both_refuse(
+        root.path(),
+        &dir,
+        74,
+        &path,
+        "it is a device, not a regular file",
+    );
+
     let (dir, path) = make("empty");
     fs::write(&path, b"").unwrap();
     both_refuse(root.path(), &dir, 65, &path, "");
