@@ -508,8 +508,9 @@ async fn setup_reads_a_symlinked_yml_but_refuses_to_replace_it() {
         "{}",
         run.all()
     );
-    // Refused while checking the directory, before any file was written: no keystore was
-    // created, the link and the shared file are as they were.
+    // Refused while checking the directory, before the tenant was touched and before any
+    // file was written: no application, no keystore, the link and the shared file as they were.
+    assert!(h.realm_apps().is_empty(), "an application was created");
     let after = snapshot(h.scratch.path());
     let changed: Vec<_> = after
         .iter()
