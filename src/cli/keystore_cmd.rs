@@ -544,7 +544,7 @@ fn add_file(term: &mut Terminal, dir: &Path, args: AddFileArgs) -> Result<ExitCo
     if args.pairs.is_empty() {
         return Err(CliError::usage("Missing setting name"));
     }
-    if args.pairs.len() % 2 != 0 {
+    if !args.pairs.len().is_multiple_of(2) {
         return Err(CliError::usage("settings and filenames must come in pairs"));
     }
     let mut settings = Vec::with_capacity(args.pairs.len() / 2);

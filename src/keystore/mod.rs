@@ -344,19 +344,27 @@ impl Keystore {
         Ok(true)
     }
 
+    /// A copy to modify and save in place of this one: the key pre-derived for the next save
+    /// moves to the copy (this keystore keeps none, so the salt still serves one save only).
+    /// `setup` plans its changes on such a copy, so saving it costs no second derivation.
+    pub fn clone_for_update(&self) -> Keystore {
+        let mut copy = self.clone();
+        let pre = match self.save_key.lock() {
+            Ok(mut slot) => slot.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        copy.save_key = Mutex::new(pre);
+        copy
+    }
+
     /// Bytes for saving, with `keystore.seed` added if missing (on a copy, so `self` is
     /// unchanged). Used by [`file::save`].
     pub fn encrypt_with_seed(&self) -> Result<Vec<u8>, KeystoreError> {
         if self.contains(SEED_SETTING) {
             return self.encrypt();
         }
-        let mut copy = self.clone();
         // Hand the pre-derived key to the copy that is actually saved.
-        let pre = match self.save_key.lock() {
-            Ok(mut slot) => slot.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        };
-        copy.save_key = Mutex::new(pre);
+        let mut copy = self.clone_for_update();
         copy.try_ensure_seed()?;
         copy.encrypt()
     }
@@ -409,6 +417,21 @@ mod tests {
         assert!(shown.contains("s3.secret"));
         assert!(!shown.contains("very-secret-value"));
         assert!(!shown.contains("hunter2"));
+    }
+
+    #[test]
+    fn clone_for_update_moves_the_pre_derived_key_and_clone_does_not() {
+        let ks = Keystore::new(FormatVersion::V4).unwrap();
+        let bytes = ks.encrypt().unwrap();
+        let mut loaded = Keystore::decrypt(&bytes, &pw("")).unwrap();
+        let mut plain = loaded.clone();
+        assert!(plain.save_key.get_mut().unwrap().is_none());
+        assert!(loaded.save_key.get_mut().unwrap().is_some());
+        let mut update = loaded.clone_for_update();
+        assert!(update.save_key.get_mut().unwrap().is_some());
+        assert!(loaded.save_key.get_mut().unwrap().is_none(), "one salt, one save");
+        let saved = update.encrypt().unwrap();
+        assert!(Keystore::decrypt(&saved, &pw("")).is_ok());
     }
 
     #[test]

@@ -148,6 +148,29 @@ impl ConfigDir {
         secret: Option<&SecretString>,
         new_keystore_version: FormatVersion,
     ) -> Result<DirPlan, CliError> {
+        self.plan_with(realm, values, secret, new_keystore_version, true)
+    }
+
+    /// [`ConfigDir::plan`] for a plan that will not be committed (the pre-flight check):
+    /// the key pre-derived at load stays with this directory for the real plan.
+    pub fn plan_preview(
+        &self,
+        realm: &str,
+        values: &RealmValues,
+        secret: Option<&SecretString>,
+        new_keystore_version: FormatVersion,
+    ) -> Result<DirPlan, CliError> {
+        self.plan_with(realm, values, secret, new_keystore_version, false)
+    }
+
+    fn plan_with(
+        &self,
+        realm: &str,
+        values: &RealmValues,
+        secret: Option<&SecretString>,
+        new_keystore_version: FormatVersion,
+        take_save_key: bool,
+    ) -> Result<DirPlan, CliError> {
         let mut yml = self.yml.clone();
         let mut notes = Vec::new();
         let mut keystore_changes = Vec::new();
@@ -155,7 +178,15 @@ impl ConfigDir {
         // Settings found in the keystore by mistake move to the yml (the caller has already
         // refused them unless the user asked for the move).
         let misplaced = self.misplaced_settings(realm);
-        let mut keystore = self.keystore.clone();
+        // The copy takes over the key pre-derived when the keystore was loaded, so the save
+        // costs no second derivation.
+        let mut keystore = self.keystore.as_ref().map(|ks| {
+            if take_save_key {
+                ks.clone_for_update()
+            } else {
+                ks.clone()
+            }
+        });
         let mut moved: Vec<(String, String)> = Vec::new();
         if let Some(ks) = keystore.as_mut() {
             for key in &misplaced {
@@ -345,10 +376,13 @@ pub fn commit_all(plans: &[DirPlan]) -> Result<usize, CommitFailure> {
         ),
         replaced: Vec::new(),
     };
+    // Encrypting a keystore costs a key derivation (210,000 PBKDF2 iterations for format 6)
+    // unless one was pre-derived at load: with many directories, prepare them on every core.
+    let mut keystores = prepare_keystores(plans).into_iter();
     let mut prepared: Vec<PreparedFile> = Vec::new();
     for plan in plans {
-        if let Some(ks) = &plan.keystore_after {
-            prepared.push(keystore::prepare_save(&plan.dir, ks).map_err(|e| untouched(e.into()))?);
+        if let Some(result) = keystores.next().flatten() {
+            prepared.push(result.map_err(|e| untouched(e.into()))?);
         }
         if let Some(text) = &plan.yml_after {
             let mode = existing_mode(&plan.yml_path).unwrap_or(NEW_YML_MODE);
@@ -433,6 +467,50 @@ pub fn probe_writable(plan: &DirPlan) -> Result<(), CliError> {
         drop(probe);
     }
     Ok(())
+}
+
+/// `keystore::prepare_save` for every plan that changes its keystore, on up to one thread per
+/// core, results in plan order. Every temp file is written before anything is renamed, so
+/// this changes the speed of a commit, not its all-or-none guarantee.
+fn prepare_keystores(
+    plans: &[DirPlan],
+) -> Vec<Option<Result<PreparedFile, keystore::KeystoreError>>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    let results: Vec<Mutex<Option<Result<PreparedFile, keystore::KeystoreError>>>> =
+        plans.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let work = |_: usize| loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(plan) = plans.get(i) else { break };
+        if let Some(ks) = &plan.keystore_after {
+            let prepared = keystore::prepare_save(&plan.dir, ks);
+            let mut slot = results[i].lock().unwrap_or_else(|p| p.into_inner());
+            *slot = Some(prepared);
+        }
+    };
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(plans.iter().filter(|p| p.keystore_after.is_some()).count());
+    if threads <= 1 {
+        work(0);
+    } else {
+        std::thread::scope(|scope| {
+            for t in 1..threads {
+                scope.spawn(move || work(t));
+            }
+            work(0);
+        });
+    }
+    results
+        .into_iter()
+        .map(|slot| match slot.into_inner() {
+            Ok(result) => result,
+            Err(poisoned) => poisoned.into_inner(),
+        })
+        .collect()
 }
 
 fn existing_mode(path: &Path) -> Option<u32> {

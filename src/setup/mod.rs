@@ -340,7 +340,7 @@ fn preflight(
         existing.secret.clone()
     };
     for dir in dirs {
-        let plan = dir.plan(
+        let plan = dir.plan_preview(
             &opts.realm,
             &values,
             secret.as_ref(),
