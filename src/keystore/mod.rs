@@ -429,7 +429,10 @@ mod tests {
         assert!(loaded.save_key.get_mut().unwrap().is_some());
         let mut update = loaded.clone_for_update();
         assert!(update.save_key.get_mut().unwrap().is_some());
-        assert!(loaded.save_key.get_mut().unwrap().is_none(), "one salt, one save");
+        assert!(
+            loaded.save_key.get_mut().unwrap().is_none(),
+            "one salt, one save"
+        );
         let saved = update.encrypt().unwrap();
         assert!(Keystore::decrypt(&saved, &pw("")).is_ok());
     }
