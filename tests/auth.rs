@@ -249,9 +249,10 @@ async fn throttling_past_the_deadline_is_a_temporary_failure() {
         "{err}"
     );
     assert_eq!(err.exit_code(), ExitCode::TempFail);
-    // Waiting 30 s would overrun the deadline, so it gives up at once instead of sleeping.
+    // Waiting 30 s would overrun the deadline, so it gives up at once instead of sleeping
+    // (10 s leaves room for a loaded CI machine and still proves it did not wait 30 s).
     assert!(
-        started.elapsed() < Duration::from_secs(2),
+        started.elapsed() < Duration::from_secs(10),
         "{:?}",
         started.elapsed()
     );

@@ -197,7 +197,7 @@ async fn a_retry_after_beyond_the_deadline_fails_at_once_with_tempfail() {
     let started = Instant::now();
     let err = graph.organization().await.expect_err("throttled");
     assert!(
-        started.elapsed() < Duration::from_secs(2),
+        started.elapsed() < Duration::from_secs(10),
         "did not sleep 30 s"
     );
     assert!(matches!(err, GraphError::Deadline { .. }), "{err}");
