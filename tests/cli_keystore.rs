@@ -479,7 +479,7 @@ fn show_o_writes_a_0600_file_and_never_overwrites() {
 
     std::fs::write(&out, "keep me").unwrap();
     let o = conf.run(&["show", V4_SSL, "-o", out.to_str().unwrap()], "");
-    assert_code(&o, 74);
+    assert_code(&o, 64);
     assert!(stderr(&o).contains(out.to_str().unwrap()), "{}", stderr(&o));
     assert_eq!(std::fs::read(&out).unwrap(), b"keep me");
     assert_no_secret(&o, &["transport-ks-pass"]);

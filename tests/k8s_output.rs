@@ -92,7 +92,7 @@ async fn k8s_secret_manifest_is_0600_yaml_with_a_working_secret_and_is_never_ove
     let before = std::fs::read(&manifest).unwrap_or_default();
     let again =
         run(h.graph_command("setup", &["--output", "k8s-secret", "--output-file", &file])).await;
-    again.assert_code(78);
+    again.assert_code(64);
     assert!(again.stderr.contains(&file), "{}", again.all());
     assert_eq!(std::fs::read(&manifest).unwrap_or_default(), before);
     assert_eq!(

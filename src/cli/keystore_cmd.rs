@@ -485,13 +485,7 @@ fn show(term: &mut Terminal, dir: &Path, args: ShowArgs) -> Result<ExitCode, Cli
 }
 
 fn output_exists(out: &Path) -> CliError {
-    CliError::new(
-        ExitCode::IoError,
-        format!(
-            "File [{}] already exists; remove it or choose another output file",
-            out.display()
-        ),
-    )
+    super::secret_output::exists_error("-o", out)
 }
 
 fn missing_setting(name: &str) -> CliError {

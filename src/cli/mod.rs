@@ -12,6 +12,7 @@ pub mod fake_tenant_cmd;
 pub mod keystore_cmd;
 pub mod provision_cmd;
 pub mod realm_args;
+pub mod secret_output;
 pub mod setup_cmd;
 pub mod status_cmd;
 pub mod terminal;

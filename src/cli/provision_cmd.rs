@@ -102,7 +102,7 @@ pub async fn run_provision(args: ProvisionArgs, global: &GlobalOpts) -> Result<E
         ));
     }
     if let (Some(path), false) = (&args.secret_file, args.dry_run) {
-        check_secret_file_target(path)?;
+        super::secret_output::check_new("--secret-file", path)?;
     }
     let configured = configured_client_id(args.config.as_deref(), &args.realm)?;
 
@@ -183,32 +183,6 @@ fn configured_client_id(
         .get(&key)
         .filter(|v| !v.trim().is_empty())
         .map(|id| (id, format!("{key} in {}", yml.path().display()))))
-}
-
-/// Fail before any change if the secret could not be written: the file must not exist
-/// and its directory must.
-fn check_secret_file_target(path: &Path) -> Result<(), CliError> {
-    if path.symlink_metadata().is_ok() {
-        return Err(CliError::usage(format!(
-            "--secret-file {} already exists; it is never overwritten: move it away or choose another path",
-            path.display()
-        )));
-    }
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !parent.is_dir() {
-        return Err(CliError::new(
-            ExitCode::IoError,
-            format!(
-                "--secret-file {}: the directory {} does not exist",
-                path.display(),
-                parent.display()
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// Write the new secret to its file (0600, exclusive). If that fails the value is lost, so
@@ -480,19 +454,6 @@ mod tests {
         let err = check_app_id(Some("my-app")).unwrap_err();
         assert_eq!(err.code, ExitCode::Usage);
         assert!(err.message.contains("--app-id"));
-    }
-
-    #[test]
-    fn secret_file_targets_are_checked_before_any_change() {
-        let dir = tempfile::tempdir().unwrap();
-        let existing = dir.path().join("s");
-        std::fs::write(&existing, b"x").unwrap();
-        let err = check_secret_file_target(&existing).unwrap_err();
-        assert_eq!(err.code, ExitCode::Usage);
-        assert!(err.message.contains("never overwritten"));
-        let err = check_secret_file_target(&dir.path().join("missing/s")).unwrap_err();
-        assert_eq!(err.code, ExitCode::IoError);
-        assert!(check_secret_file_target(&dir.path().join("new")).is_ok());
     }
 
     #[test]

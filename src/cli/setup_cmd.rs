@@ -264,29 +264,7 @@ fn check_k8s_output(args: &SetupArgs) -> Result<(), CliError> {
     let Some(path) = &args.output_file else {
         return Ok(());
     };
-    if std::fs::symlink_metadata(path).is_ok() {
-        return Err(CliError::new(
-            ExitCode::Config,
-            format!(
-                "{} already exists; choose a new --output-file (it is never overwritten, because it will hold the client secret)",
-                path.display()
-            ),
-        ));
-    }
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !parent.is_dir() {
-        return Err(CliError::new(
-            ExitCode::Config,
-            format!(
-                "the directory of --output-file {} does not exist; create it first",
-                path.display()
-            ),
-        ));
-    }
-    Ok(())
+    super::secret_output::check_new("--output-file", path)
 }
 
 fn emit_k8s(
@@ -344,13 +322,11 @@ fn emit_k8s(
     )?;
     match &args.output_file {
         Some(path) => {
-            crate::fsutil::write_new_secret_file(path, out.secret_manifest.expose_secret().as_bytes())
-                .map_err(|e| {
-                    CliError::new(
-                        if e.kind() == std::io::ErrorKind::AlreadyExists { ExitCode::Config } else { ExitCode::IoError },
-                        format!("cannot write {}: {e}; choose a new --output-file (it is never overwritten)", path.display()),
-                    )
-                })?;
+            crate::fsutil::write_new_secret_file(
+                path,
+                out.secret_manifest.expose_secret().as_bytes(),
+            )
+            .map_err(|e| super::secret_output::write_error("--output-file", path, e))?;
             if global.verbosity() > Verbosity::Silent {
                 eprintln!("Wrote the Kubernetes Secret manifest to {} (mode 0600). Apply it with: kubectl apply -f {}", path.display(), path.display());
             }
