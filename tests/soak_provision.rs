@@ -240,7 +240,7 @@ impl Env {
     fn provision_options(&self, add_secret: AddSecret) -> ProvisionOptions {
         let mut opts = ProvisionOptions::for_endpoints(&self.endpoints).with_app_name(APP_NAME);
         opts.add_secret = add_secret;
-        opts.secret_display_name = secret_display_name(LABEL);
+        opts.credential_name = secret_display_name(LABEL);
         opts
     }
 

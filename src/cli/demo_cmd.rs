@@ -103,10 +103,7 @@ pub async fn run(args: DemoArgs, global: &GlobalOpts) -> Result<ExitCode, CliErr
     let opts = SetupOptions {
         realm: args.realm.clone(),
         provision: ProvisionOptions {
-            secret_display_name: crate::provision::secret_display_name(&format!(
-                "demo/{}",
-                args.realm
-            )),
+            credential_name: crate::provision::secret_display_name(&format!("demo/{}", args.realm)),
             ..ProvisionOptions::for_endpoints(&endpoints)
         },
         new_secret: false,

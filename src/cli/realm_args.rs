@@ -100,7 +100,7 @@ impl AppArgs {
         opts.app_id = self.app_id.clone();
         opts.permissions = self.permissions;
         opts.secret_lifetime_days = self.secret_lifetime;
-        opts.secret_display_name = provision::secret_display_name(label);
+        opts.credential_name = provision::secret_display_name(label);
         opts.consent = if self.no_consent {
             ConsentMode::Skip
         } else {

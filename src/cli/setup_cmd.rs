@@ -368,7 +368,7 @@ fn print_setup_summary(
         p.app_id.as_deref().unwrap_or("<new application>"),
         p.tenant_id
     ));
-    out.push_str(&format!("  secret: {}\n", outcome.secret_decision));
+    out.push_str(&format!("  secret: {}\n", outcome.credential_decision));
     for change in &p.changes {
         out.push_str(&format!("  tenant: {}\n", change.detail));
     }

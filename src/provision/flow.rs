@@ -332,7 +332,7 @@ impl Flow<'_> {
                 ChangeKind::AddSecret,
                 format!(
                     "add a client secret '{}' valid for {} days",
-                    opts.secret_display_name, opts.secret_lifetime_days
+                    opts.credential_name, opts.secret_lifetime_days
                 ),
             );
         }

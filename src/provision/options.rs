@@ -127,7 +127,7 @@ pub struct ProvisionOptions {
     pub add_secret: AddSecret,
     pub secret_lifetime_days: u32,
     /// Display name of a new secret; see [`secret_display_name`].
-    pub secret_display_name: String,
+    pub credential_name: String,
     pub consent: ConsentMode,
     /// Read only; report what would change.
     pub dry_run: bool,
@@ -151,7 +151,7 @@ impl ProvisionOptions {
             permissions: PermissionSet::Default,
             add_secret: AddSecret::Never,
             secret_lifetime_days: DEFAULT_SECRET_LIFETIME_DAYS,
-            secret_display_name: secret_display_name("msgraph-keystore"),
+            credential_name: secret_display_name("msgraph-keystore"),
             consent: ConsentMode::Grant,
             dry_run: false,
             template_id: endpoints.non_gallery_template_id.clone(),

@@ -45,7 +45,7 @@ impl Flow<'_> {
         }
         let detail = format!(
             "add a client secret '{}' valid for {} days",
-            opts.secret_display_name, opts.secret_lifetime_days
+            opts.credential_name, opts.secret_lifetime_days
         );
         if opts.dry_run {
             self.change(ChangeKind::AddSecret, detail);
@@ -72,7 +72,7 @@ impl Flow<'_> {
         let mut maybe_orphaned = false;
         loop {
             let result = while_replicating(graph, self.progress, "add a client secret", || {
-                graph.add_password(&app.id, &opts.secret_display_name, end)
+                graph.add_password(&app.id, &opts.credential_name, end)
             })
             .await;
             let failure = match result {
@@ -164,8 +164,7 @@ impl Flow<'_> {
             })
             .await?;
             for c in &current.password_credentials {
-                let ours =
-                    c.display_name.as_deref() == Some(self.opts.secret_display_name.as_str());
+                let ours = c.display_name.as_deref() == Some(self.opts.credential_name.as_str());
                 if ours && !keep.contains(&c.key_id) && !orphans.contains(&c.key_id) {
                     orphans.push(c.key_id.clone());
                 }

@@ -62,7 +62,7 @@ pub struct SetupOutcome {
     pub dry_run: bool,
     pub provisioned: Provisioned,
     /// Why a secret was or was not added.
-    pub secret_decision: String,
+    pub credential_decision: String,
     pub config_dirs: Vec<DirOutcome>,
     /// Files renamed into place.
     pub files_written: usize,
@@ -206,7 +206,7 @@ pub async fn run_setup(
 
     // Decide whether a new secret is needed: only when asked, or when the directories do not
     // hold a working one for this very application.
-    let (add, secret_decision) = decide_secret(http, dirs, &existing, opts, progress).await?;
+    let (add, credential_decision) = decide_secret(http, dirs, &existing, opts, progress).await?;
     popts.add_secret = if add {
         AddSecret::Always
     } else {
@@ -301,7 +301,7 @@ pub async fn run_setup(
     let outcome = SetupOutcome {
         realm: opts.realm.clone(),
         dry_run: opts.dry_run,
-        secret_decision,
+        credential_decision,
         config_dirs,
         files_written,
         verify,
