@@ -11,6 +11,8 @@ use std::process::Output;
 use msgraph_keystore::keystore;
 use msgraph_keystore::secret::secret_string;
 
+mod other_user;
+
 const BIN: &str = env!("CARGO_BIN_EXE_msgraph-keystore");
 const KEYSTORE: &str = "elasticsearch.keystore";
 
@@ -83,7 +85,12 @@ impl Conf {
     }
 
     fn cmd(&self, args: &[&str]) -> std::process::Command {
-        let mut cmd = std::process::Command::new(BIN);
+        self.cmd_with(Path::new(BIN), args)
+    }
+
+    /// [`Conf::cmd`] running the executable at `exe` (a copy other users can reach).
+    fn cmd_with(&self, exe: &Path, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(exe);
         cmd.arg("keystore")
             .args(args)
             .arg("--config")
@@ -977,7 +984,8 @@ fn read_only_config_dir_is_a_config_error_and_changes_nothing() {
     std::fs::set_permissions(conf.keystore(), std::fs::Permissions::from_mode(0o660)).unwrap();
     std::fs::set_permissions(&conf.dir, std::fs::Permissions::from_mode(0o555)).unwrap();
     let before = conf.bytes();
-    let mut c = conf.cmd(&["add", "-f", "a.b"]);
+    let (exe, _copy) = other_user::executable_for_others(Path::new(BIN));
+    let mut c = conf.cmd_with(&exe, &["add", "-f", "a.b"]);
     if is_root {
         c.uid(NOBODY).gid(NOBODY);
     }

@@ -24,6 +24,8 @@ const KEYSTORE: &str = "elasticsearch.keystore";
 const YML: &str = "elasticsearch.yml";
 /// Far more than any of these runs needs; a hang ends here.
 const DEADLINE: Duration = Duration::from_secs(20);
+mod other_user;
+
 const NOBODY: u32 = 65534;
 
 fn is_root() -> bool {
@@ -68,7 +70,13 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
 
 /// The binary with a clean environment, as `uid` when given.
 fn binary(args: &[&str], uid: Option<u32>) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_msgraph-keystore"));
+    let exe = Path::new(env!("CARGO_BIN_EXE_msgraph-keystore"));
+    let mut cmd = match uid {
+        // Another user must be able to reach the executable; a copy is kept for the whole
+        // test run (leaked on purpose: the process is short-lived and the copy is in /tmp).
+        Some(_) => Command::new(exe_for_others(exe)),
+        None => Command::new(exe),
+    };
     cmd.args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -77,6 +85,15 @@ fn binary(args: &[&str], uid: Option<u32>) -> Command {
         cmd.uid(uid).gid(uid);
     }
     cmd
+}
+
+/// The executable's path for another user, copying it once if needed.
+fn exe_for_others(exe: &Path) -> PathBuf {
+    static COPY: std::sync::OnceLock<(PathBuf, Option<tempfile::TempDir>)> =
+        std::sync::OnceLock::new();
+    COPY.get_or_init(|| other_user::executable_for_others(exe))
+        .0
+        .clone()
 }
 
 /// Run with `stdin`, failing the test if the run outlives [`DEADLINE`].

@@ -21,6 +21,8 @@ fn pw(s: &str) -> SecretString {
     SecretString::from(s.to_owned())
 }
 
+mod other_user;
+
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
@@ -127,7 +129,8 @@ fn a_read_only_config_directory_is_a_config_error_with_the_es_message() {
     }
     let dir = tempfile::tempdir().unwrap();
     std::os::unix::fs::chown(dir.path(), Some(NOBODY), Some(NOBODY)).unwrap();
-    let child = std::process::Command::new(std::env::current_exe().unwrap())
+    let (exe, _copy) = other_user::executable_for_others(&std::env::current_exe().unwrap());
+    let child = std::process::Command::new(&exe)
         .args([
             "--exact",
             "a_read_only_config_directory_is_a_config_error_with_the_es_message",
