@@ -130,22 +130,14 @@ pub async fn run_setup(args: SetupArgs, global: &GlobalOpts) -> Result<ExitCode,
     }
     let dir_paths = if k8s { Vec::new() } else { args.dirs.dirs()? };
     let new_keystore_version = new_keystore_version(&args)?;
-    let conn = realm_args::connect(
+    let (conn, label, dirs) = connect_and_open(
+        &args.dirs,
+        &dir_paths,
+        &args.app,
         &args.auth,
         &args.endpoints,
-        global.verbosity() > Verbosity::Silent,
-    )?;
-    let label = args
-        .app
-        .secret_label(dir_paths.first().map(PathBuf::as_path), &args.dirs.realm);
-
-    let mut term = Terminal::stdio(global.verbosity());
-    let dirs = open_dirs(
-        &dir_paths,
-        &args.dirs.realm,
-        &mut term,
-        args.dirs.password_file.clone(),
         args.move_misplaced_settings,
+        global,
     )?;
     let opts = SetupOptions {
         realm: args.dirs.realm.clone(),
@@ -229,18 +221,28 @@ pub fn detect_es_version(home: &Path) -> Option<String> {
         })
 }
 
-fn open_dirs(
-    paths: &[PathBuf],
-    realm: &str,
-    term: &mut Terminal,
-    password_file: Option<PathBuf>,
+/// What `setup` and `rotate` both start with: the Graph connection, the label of the secrets
+/// this tool makes for the realm (`<cluster>/<realm>`), and every config directory opened
+/// (locked, read, checked), asking for a keystore password at most once.
+fn connect_and_open(
+    dirs_args: &RealmDirsArgs,
+    dir_paths: &[PathBuf],
+    app: &AppArgs,
+    auth: &AuthArgs,
+    endpoints: &EndpointArgs,
     move_misplaced: bool,
-) -> Result<Vec<ConfigDir>, CliError> {
-    let mut source = realm_args::password_source(term, password_file);
-    paths
+    global: &GlobalOpts,
+) -> Result<(Connection, String, Vec<ConfigDir>), CliError> {
+    let conn = realm_args::connect(auth, endpoints, global.verbosity() > Verbosity::Silent)?;
+    let realm = &dirs_args.realm;
+    let label = app.secret_label(dir_paths.first().map(PathBuf::as_path), realm);
+    let mut term = Terminal::stdio(global.verbosity());
+    let mut source = realm_args::password_source(&mut term, dirs_args.password_file.clone());
+    let dirs = dir_paths
         .iter()
         .map(|p| ConfigDir::open(p, realm, &mut source, move_misplaced))
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((conn, label, dirs))
 }
 
 fn progress_for(global: &GlobalOpts) -> Box<dyn Progress> {
@@ -482,21 +484,14 @@ pub fn next_steps(realm: &str, es_home: Option<&Path>, files_written: bool) -> S
 pub async fn run_rotate(args: RotateArgs, global: &GlobalOpts) -> Result<ExitCode, CliError> {
     setup::check_realm_name(&args.dirs.realm)?;
     let dir_paths = args.dirs.dirs()?;
-    let conn = realm_args::connect(
+    let (conn, label, dirs) = connect_and_open(
+        &args.dirs,
+        &dir_paths,
+        &args.app,
         &args.auth,
         &args.endpoints,
-        global.verbosity() > Verbosity::Silent,
-    )?;
-    let label = args
-        .app
-        .secret_label(dir_paths.first().map(PathBuf::as_path), &args.dirs.realm);
-    let mut term = Terminal::stdio(global.verbosity());
-    let dirs = open_dirs(
-        &dir_paths,
-        &args.dirs.realm,
-        &mut term,
-        args.dirs.password_file.clone(),
         false,
+        global,
     )?;
     for dir in &dirs {
         if dir.realm_yml(&args.dirs.realm).client_id.is_none() {
