@@ -188,6 +188,23 @@ pub fn password_source(
     }
 }
 
+/// A config directory's keystore opened for reading (`verify`, `status`), asking `password`
+/// only when it is protected; `None` when the directory has no keystore.
+pub fn open_keystore_read_only(
+    dir: &Path,
+    password: &mut dyn FnMut(&Path) -> Result<SecretString, CliError>,
+) -> Result<Option<crate::keystore::Keystore>, CliError> {
+    let Some(header) = crate::keystore::read_header(dir)? else {
+        return Ok(None);
+    };
+    let pw = if header.has_password {
+        password(dir)?
+    } else {
+        SecretString::from(String::new())
+    };
+    Ok(Some(crate::keystore::load_read_only(dir, &pw)?))
+}
+
 /// Output format of the realm commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {

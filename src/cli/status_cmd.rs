@@ -10,8 +10,6 @@ use crate::auth::AuthArgs;
 use crate::esconfig::EsYml;
 use crate::exit::{CliError, ExitCode};
 use crate::graph::EndpointArgs;
-use crate::keystore;
-use crate::secret::SecretString;
 use crate::setup::status::{self, LocalRealm, StatusReport, WARN_DAYS};
 
 /// Show the realm's application, permissions and secret expiry; compare config directories.
@@ -46,17 +44,9 @@ pub async fn run(args: StatusArgs, global: &GlobalOpts) -> Result<ExitCode, CliE
         crate::setup::local::check_config_dir(dir)?;
         let yml = EsYml::load(dir)?;
         let realm = yml.realm(&args.dirs.realm);
-        let secret = match keystore::read_header(dir)? {
+        let secret = match realm_args::open_keystore_read_only(dir, &mut passwords)? {
             None => None,
-            Some(header) => {
-                let pw = if header.has_password {
-                    passwords(dir)?
-                } else {
-                    SecretString::from(String::new())
-                };
-                keystore::load_read_only(dir, &pw)?
-                    .get_string(&crate::setup::client_secret_key(&args.dirs.realm))?
-            }
+            Some(ks) => ks.get_string(&crate::setup::client_secret_key(&args.dirs.realm))?,
         };
         local.push(LocalRealm {
             config_dir: dir.display().to_string(),

@@ -149,7 +149,9 @@ fn read_secret(
     global: &GlobalOpts,
 ) -> Result<SecretString, CliError> {
     let key = crate::setup::client_secret_key(realm);
-    let header = keystore::read_header(dir)?.ok_or_else(|| {
+    let mut term = Terminal::stdio(global.verbosity());
+    let mut password = realm_args::password_source(&mut term, password_file);
+    let ks = realm_args::open_keystore_read_only(dir, &mut password)?.ok_or_else(|| {
         CliError::new(
             ExitCode::Config,
             format!(
@@ -158,13 +160,6 @@ fn read_secret(
             ),
         )
     })?;
-    let password = if header.has_password {
-        let mut term = Terminal::stdio(global.verbosity());
-        super::terminal::read_keystore_password(&mut term, password_file.as_deref())?
-    } else {
-        SecretString::from(String::new())
-    };
-    let ks = keystore::load_read_only(dir, &password)?;
     // Elasticsearch would not even start with these: the realm could never use the secret.
     let misplaced = esconfig::non_secure_keys_in(&ks.names(), Some(realm));
     if !misplaced.is_empty() {
