@@ -180,7 +180,7 @@ pub fn password_source(
     let mut cached: Option<SecretString> = None;
     move |_dir: &Path| {
         if let Some(pw) = &cached {
-            return Ok(SecretString::from(pw.expose_secret().to_string()));
+            return Ok(pw.clone());
         }
         let pw = terminal::read_keystore_password(term, password_file.as_deref())?;
         cached = Some(pw.clone());
