@@ -10,7 +10,7 @@ use crate::cloud::Endpoints;
 use crate::exit::{CliError, ExitCode};
 use crate::graph::{EndpointArgs, GraphClient};
 use crate::provision::{self, ConsentMode, PermissionSet, ProvisionOptions};
-use crate::secret::{ExposeSecret, SecretString};
+use crate::secret::SecretString;
 
 /// The realm name Elastic's documentation uses in its examples.
 pub const DEFAULT_REALM: &str = "microsoft_graph1";
