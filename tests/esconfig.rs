@@ -93,7 +93,7 @@ fn missing_file_is_an_empty_document_that_gets_one_block() {
     let mut yml = EsYml::load(dir.path()).unwrap();
     assert_eq!(yml.path(), dir.path().join(ES_YML));
     assert_eq!(yml.text(), "");
-    assert_eq!(yml.realm("g1"), RealmYml::default());
+    assert_eq!(yml.realm("g1").unwrap(), RealmYml::default());
     assert_eq!(yml.next_realm_order(), 0);
 
     assert!(set(&mut yml, &ids()));
@@ -109,7 +109,7 @@ fn missing_file_is_an_empty_document_that_gets_one_block() {
         !dir.path().join(ES_YML).exists(),
         "editing never writes the file"
     );
-    let realm = yml.realm("g1");
+    let realm = yml.realm("g1").unwrap();
     assert_eq!(realm.client_id.as_deref(), Some(CLIENT_ID));
     assert_eq!(realm.tenant_id.as_deref(), Some(TENANT_ID));
     assert_eq!(realm.order, Some(2));
@@ -443,7 +443,7 @@ fn byte_order_mark_is_kept() {
     let mut yml = parse("\u{feff}node.name: n1\n");
     assert!(set(&mut yml, &ids()));
     assert!(yml.text().starts_with("\u{feff}node.name: n1\n"));
-    assert_eq!(yml.realm("g1").order, Some(2));
+    assert_eq!(yml.realm("g1").unwrap().order, Some(2));
 }
 
 #[test]

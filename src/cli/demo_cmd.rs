@@ -183,7 +183,7 @@ pub async fn run(args: DemoArgs, global: &GlobalOpts) -> Result<ExitCode, CliErr
 fn refuse_configured_dir(dir: &std::path::Path, realm: &str) -> Result<(), CliError> {
     let keystore = keystore::keystore_path(dir);
     let yml = crate::esconfig::EsYml::load(dir)?;
-    let configured = yml.realm(realm).client_id.is_some();
+    let configured = yml.realm(realm)?.client_id.is_some();
     if keystore.exists() || configured {
         return Err(CliError::new(
             ExitCode::Usage,

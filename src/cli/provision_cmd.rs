@@ -180,7 +180,7 @@ fn configured_client_id(
     let yml = EsYml::load(dir)?;
     let key = realm_setting_key(realm, "client_id");
     Ok(yml
-        .get(&key)
+        .get_resolved(&key)?
         .filter(|v| !v.trim().is_empty())
         .map(|id| (id, format!("{key} in {}", yml.path().display()))))
 }

@@ -118,7 +118,11 @@ impl AppArgs {
             .or_else(|| {
                 first_dir
                     .and_then(|d| crate::esconfig::EsYml::load(d).ok())
-                    .and_then(|yml| yml.get("cluster.name"))
+                    // As Elasticsearch reads it; as written when a placeholder does not resolve here.
+                    .and_then(|yml| {
+                        yml.get_resolved("cluster.name")
+                            .unwrap_or_else(|_| yml.get("cluster.name"))
+                    })
             })
             .unwrap_or_else(|| "elasticsearch".to_string());
         format!("{cluster}/{realm}")

@@ -494,7 +494,7 @@ pub async fn run_rotate(args: RotateArgs, global: &GlobalOpts) -> Result<ExitCod
         global,
     )?;
     for dir in &dirs {
-        if dir.realm_yml(&args.dirs.realm).client_id.is_none() {
+        if dir.realm_yml(&args.dirs.realm)?.client_id.is_none() {
             return Err(CliError::new(
                 ExitCode::Config,
                 format!(
@@ -654,7 +654,7 @@ async fn finish_rotation(
             "rotate --finish needs at least one --config directory",
         ));
     };
-    let realm_yml = dirs[0].realm_yml(realm);
+    let realm_yml = dirs[0].realm_yml(realm)?;
     let (Some(client_id), Some(tenant_id)) = (realm_yml.client_id, realm_yml.tenant_id) else {
         return Err(CliError::new(
             ExitCode::Config,

@@ -43,7 +43,7 @@ pub async fn run(args: StatusArgs, global: &GlobalOpts) -> Result<ExitCode, CliE
     for dir in &dirs {
         crate::setup::local::check_config_dir(dir)?;
         let yml = EsYml::load(dir)?;
-        let realm = yml.realm(&args.dirs.realm);
+        let realm = yml.realm(&args.dirs.realm)?;
         let secret = match realm_args::open_keystore_read_only(dir, &mut passwords)? {
             None => None,
             Some(ks) => ks.get_string(&crate::setup::client_secret_key(&args.dirs.realm))?,

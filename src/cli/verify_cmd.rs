@@ -60,7 +60,7 @@ pub async fn run(args: VerifyArgs, global: &GlobalOpts) -> Result<ExitCode, CliE
     crate::setup::local::check_config_dir(&dir)?;
     let yml = EsYml::load(&dir)?;
     yml.check_realm(&args.realm)?;
-    let realm = yml.realm(&args.realm);
+    let realm = yml.realm(&args.realm)?;
     let missing = |setting: &str| {
         CliError::new(
             ExitCode::Config,

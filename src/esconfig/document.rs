@@ -3,10 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use super::scan::{scan, Scan, Value};
+use super::placeholder::{self, has_placeholder, Environment, PlaceholderError};
+use super::scan::{scan, Scan, Style, Value};
 use super::{
-    realm_setting_key, split_realm_key, validate_realm_name, EsConfigError, ES_YML, REALM_TYPE,
-    SECURE_REALM_SETTINGS,
+    realm_prefix, realm_setting_key, split_realm_key, validate_realm_name, EsConfigError, ES_YML,
+    REALM_TYPE, SECURE_REALM_SETTINGS,
 };
 
 /// The largest `elasticsearch.yml` read: 16 MiB, thousands of times a real one, so a huge
@@ -20,6 +21,8 @@ pub struct EsYml {
     pub(super) path: PathBuf,
     pub(super) text: String,
     pub(super) scan: Scan,
+    /// Where `${NAME}` placeholders in values are looked up.
+    pub(super) env: Environment,
 }
 
 /// Path and size only: a misplaced `client_secret` in the text must not reach a log line.
@@ -66,7 +69,14 @@ impl EsYml {
             path: path.to_owned(),
             text: text.to_owned(),
             scan,
+            env: Environment::Process,
         })
+    }
+
+    /// Resolve `${NAME}` placeholders against `env` instead of this process's environment.
+    pub fn with_env(mut self, env: Environment) -> EsYml {
+        self.env = env;
+        self
     }
 
     /// Read `config_dir/elasticsearch.yml`; a missing file is an empty document (with that path,
@@ -103,18 +113,156 @@ impl EsYml {
         &self.text
     }
 
-    /// The value of a flattened setting key, found in flat, nested or mixed form; quotes removed.
+    /// The value of a flattened setting key as written, found in flat, nested or mixed form;
+    /// quotes removed, `${…}` placeholders left as they are (see [`EsYml::get_resolved`]).
     /// `None` when absent, null (`~`, `null`, nothing) or not a single value (a list, a mapping).
     pub fn get(&self, key: &str) -> Option<String> {
-        let entry = &self.scan.entries[self.scan.find(key)?];
-        match &entry.value {
-            Value::Scalar { text, style, .. } => {
-                let null = *style == super::scan::Style::Plain
-                    && matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL");
-                (!null).then(|| text.clone())
-            }
-            _ => None,
+        written_value(&self.scan, key)
+    }
+
+    /// The value Elasticsearch would read for `key`: [`EsYml::get`] with `${…}` placeholders
+    /// resolved as Elasticsearch does (see `placeholder.rs`). A placeholder that resolves to
+    /// nothing, or differently depending on the Elasticsearch version, is an error naming it;
+    /// one that resolves to "" removes the setting (`None`), as in Elasticsearch.
+    pub fn get_resolved(&self, key: &str) -> Result<Option<String>, EsConfigError> {
+        let since_8_2 = self.since_8_2()?;
+        self.resolve_key(key, since_8_2.as_ref())
+    }
+
+    /// The file as Elasticsearch 8.2+ parses it, after its text pass substitutes environment
+    /// variables; `None` when that pass changes nothing (no `${` at all, the common case).
+    pub(super) fn since_8_2(&self) -> Result<Option<Scan>, EsConfigError> {
+        if !self.text.contains("${") {
+            return Ok(None);
         }
+        let text = placeholder::substitute_text(&self.text, &self.env);
+        if text == self.text {
+            return Ok(None);
+        }
+        scan(&text).map(Some).map_err(|f| EsConfigError::Unparseable {
+            path: self.path.clone(),
+            line: f.line,
+            reason: format!(
+                "once the environment variables are substituted into the text, as Elasticsearch 8.2 and later do before parsing: {}",
+                f.reason
+            ),
+        })
+    }
+
+    /// `key`'s value under both of Elasticsearch's substitution schemes (before 8.2: settings
+    /// pass with the environment; since 8.2: text pass, then settings pass without it). The
+    /// value when they agree, else an error.
+    pub(super) fn resolve_key(
+        &self,
+        key: &str,
+        since_8_2: Option<&Scan>,
+    ) -> Result<Option<String>, EsConfigError> {
+        let before = written_value(&self.scan, key);
+        let before = before
+            .map(|raw| {
+                resolve_value(&raw, &|name| {
+                    self.env
+                        .var(name)
+                        .or_else(|| written_value(&self.scan, name))
+                })
+            })
+            .transpose()
+            .map(Option::flatten);
+        if !self.text.contains("${") {
+            return before.map_err(|e| self.placeholder_error(key, e));
+        }
+        let scan_since = since_8_2.unwrap_or(&self.scan);
+        let since = written_value(scan_since, key)
+            .map(|raw| resolve_value(&raw, &|name| written_value(scan_since, name)))
+            .transpose()
+            .map(Option::flatten);
+        match (before, since) {
+            (Ok(a), Ok(b)) if a == b => Ok(a),
+            (Err(e), Err(_)) => Err(self.placeholder_error(key, e)),
+            (before, since) => {
+                let reason = match (before, since) {
+                    (Ok(_), Err(e)) => format!("since 8.2 {}", describe(&e)),
+                    (Err(e), Ok(_)) => format!("before 8.2 {}", describe(&e)),
+                    _ => "before 8.2 any ${…} may use an environment variable, defaults and nested names included; since 8.2 only a plain ${NAME} does, substituted into the text before the YAML is parsed".to_owned(),
+                };
+                Err(EsConfigError::PlaceholderVersionDependent {
+                    path: self.path.clone(),
+                    key: key.to_owned(),
+                    line: self.line_of(key, scan_since),
+                    reason,
+                })
+            }
+        }
+    }
+
+    fn line_of(&self, key: &str, other: &Scan) -> usize {
+        self.scan
+            .find(key)
+            .map(|i| self.scan.entries[i].line)
+            .or_else(|| other.find(key).map(|i| other.entries[i].line))
+            .unwrap_or(0)
+    }
+
+    fn placeholder_error(&self, key: &str, e: PlaceholderError) -> EsConfigError {
+        let path = self.path.clone();
+        let key_owned = key.to_owned();
+        let line = self.line_of(key, &self.scan);
+        match e {
+            PlaceholderError::Unresolved(name) => EsConfigError::UnresolvedPlaceholder {
+                path,
+                key: key_owned,
+                line,
+                name,
+            },
+            other => EsConfigError::BadPlaceholder {
+                path,
+                key: key_owned,
+                line,
+                reason: describe(&other),
+            },
+        }
+    }
+
+    /// Refuse a YAML anchor, alias or merge key inside the realm's settings or on the way to
+    /// them (an ancestor mapping, or a merge key that could bring keys into one): through
+    /// them, an edit could change a value other than the one it writes, or not the effective
+    /// one, and readers disagree on merge keys.
+    pub(super) fn check_references(&self, realm: &str) -> Result<(), EsConfigError> {
+        let prefix = realm_prefix(realm);
+        let inside = |key: &str| {
+            key.strip_prefix(prefix.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+        };
+        let above = |key: &str| {
+            key.is_empty()
+                || prefix
+                    .strip_prefix(key)
+                    .is_some_and(|rest| rest.starts_with('.'))
+        };
+        for entry in &self.scan.entries {
+            let parent = self.scan.mappings[entry.parent].path.as_str();
+            let what = if entry.name == "<<" && (inside(parent) || above(parent)) {
+                Some("merge key (<<)")
+            } else if inside(&entry.key) || above(&entry.key) {
+                match entry.value {
+                    Value::Alias => Some("alias (*name)"),
+                    _ if entry.anchored => Some("anchor (&name)"),
+                    _ => None,
+                }
+            } else {
+                None
+            };
+            if let Some(what) = what {
+                return Err(EsConfigError::YamlReference {
+                    path: self.path.clone(),
+                    realm: realm.to_owned(),
+                    key: entry.key.clone(),
+                    line: entry.line,
+                    what,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Every `xpack.security.authc.realms.<type>.<name>.order` that holds an integer, as
@@ -147,28 +295,46 @@ impl EsYml {
                 let Value::Scalar { text, .. } = &entry.value else {
                     return None;
                 };
+                // Another realm's `${…}` order counts when it resolves; one that does not is
+                // that realm's problem (Elasticsearch would not start either).
+                let order = if has_placeholder(text) {
+                    resolve_value(text, &|name| {
+                        self.env
+                            .var(name)
+                            .or_else(|| written_value(&self.scan, name))
+                    })
+                    .ok()??
+                } else {
+                    text.clone()
+                };
                 Some(RealmOrder {
                     realm_type: realm_type.to_owned(),
                     name: name.to_owned(),
-                    order: text.trim().parse().ok()?,
+                    order: order.trim().parse().ok()?,
                     line: entry.line,
                 })
             })
             .collect()
     }
 
-    /// The `microsoft_graph` realm `realm`'s non-secure settings.
-    pub fn realm(&self, realm: &str) -> RealmYml {
-        let get = |setting: &str| self.get(&realm_setting_key(realm, setting));
-        RealmYml {
-            client_id: get("client_id"),
-            tenant_id: get("tenant_id"),
-            order: get("order").and_then(|o| o.trim().parse().ok()),
-            access_token_host: get("access_token_host"),
-            graph_host: get("graph_host"),
-            http_request_timeout: get("http_request_timeout"),
-            execution_timeout: get("execution_timeout"),
-        }
+    /// The `microsoft_graph` realm `realm`'s non-secure settings as Elasticsearch reads them,
+    /// `${…}` placeholders resolved ([`EsYml::get_resolved`]). Refuses a placeholder that does
+    /// not resolve, and YAML anchors, aliases or merge keys in or around the realm's settings.
+    pub fn realm(&self, realm: &str) -> Result<RealmYml, EsConfigError> {
+        self.check_references(realm)?;
+        let since_8_2 = self.since_8_2()?;
+        let get = |setting: &str| {
+            self.resolve_key(&realm_setting_key(realm, setting), since_8_2.as_ref())
+        };
+        Ok(RealmYml {
+            client_id: get("client_id")?,
+            tenant_id: get("tenant_id")?,
+            order: get("order")?.and_then(|o| o.trim().parse().ok()),
+            access_token_host: get("access_token_host")?,
+            graph_host: get("graph_host")?,
+            http_request_timeout: get("http_request_timeout")?,
+            execution_timeout: get("execution_timeout")?,
+        })
     }
 
     /// Every setting defined more than once (in any spelling), with its lines.
@@ -210,5 +376,45 @@ impl EsYml {
             });
         }
         Ok(())
+    }
+}
+
+/// A scalar's text as written (quotes removed), `None` when absent, null or not a scalar.
+fn written_value(scan: &Scan, key: &str) -> Option<String> {
+    let entry = &scan.entries[scan.find(key)?];
+    match &entry.value {
+        Value::Scalar { text, style, .. } => {
+            let null = *style == Style::Plain
+                && matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL");
+            (!null).then(|| text.clone())
+        }
+        _ => None,
+    }
+}
+
+/// `raw` with its placeholders resolved through `lookup`; `None` when it resolves to "",
+/// which makes Elasticsearch drop the setting.
+fn resolve_value(
+    raw: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<String>, PlaceholderError> {
+    if !has_placeholder(raw) {
+        return Ok(Some(raw.to_owned()));
+    }
+    let value = placeholder::resolve(raw, lookup)?;
+    Ok((!value.is_empty()).then_some(value))
+}
+
+fn describe(e: &PlaceholderError) -> String {
+    match e {
+        PlaceholderError::Unresolved(name) => {
+            format!("${{{name}}} is neither a set environment variable nor a setting")
+        }
+        PlaceholderError::Circular(name) => {
+            format!("the placeholder ${{{name}}} refers to itself (Elasticsearch: circular placeholder reference)")
+        }
+        PlaceholderError::TooComplex => {
+            "its placeholders nest or expand too far to resolve".to_owned()
+        }
     }
 }

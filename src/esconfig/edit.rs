@@ -10,6 +10,7 @@
 use std::ops::Range;
 
 use super::document::EsYml;
+use super::placeholder::{has_placeholder, placeholder_names};
 use super::scalar::{preferred_style, render, single_line_span};
 use super::scan::{scan, Style, Value};
 use super::verify::check_edit;
@@ -37,8 +38,10 @@ impl EsYml {
     /// text changed; with values already in place it is left byte-for-byte identical.
     ///
     /// Refuses (changing nothing) what [`EsYml::check_realm`] refuses, an `order` another realm
-    /// already uses, a value that is not one line of text, and keys written in a form that
-    /// cannot be rewritten safely (multi-line values, lists, anchors).
+    /// already uses, a value that is not one line of text, keys written in a form that
+    /// cannot be rewritten safely (multi-line values, lists), YAML anchors, aliases or merge
+    /// keys in or around the realm, and a `${…}` placeholder that gives another value than
+    /// wanted (one that gives the wanted value is left as written).
     pub fn set_realm_settings(
         &mut self,
         realm: &str,
@@ -46,17 +49,30 @@ impl EsYml {
     ) -> Result<bool, EsConfigError> {
         self.check_realm(realm)?;
         validate_settings(settings)?;
+        // Every value as Elasticsearch reads it: refuses anchors and aliases, and placeholders
+        // that do not resolve, before anything is planned.
+        self.realm(realm)?;
         if let Some((_, order)) = settings.iter().find(|(s, _)| *s == "order") {
             self.check_order_free(realm, order)?;
         }
         self.check_realm_path_free(realm)?;
         let mut splices = Vec::new();
         let mut missing = Vec::new();
+        let mut expected: Vec<(String, Option<String>)> = Vec::new();
         for (setting, value) in settings {
-            match self.scan.find(&realm_setting_key(realm, setting)) {
+            let key = realm_setting_key(realm, setting);
+            match self.scan.find(&key) {
                 None => missing.push((*setting, value.as_str())),
-                Some(id) => splices.extend(self.replace_value(id, setting, value)?),
+                Some(id) => match self.kept_placeholder(id, value)? {
+                    // The file keeps its `${…}`, so the check below expects that text.
+                    Some(written) => {
+                        expected.push((key, Some(written)));
+                        continue;
+                    }
+                    None => splices.extend(self.replace_value(id, setting, value)?),
+                },
             }
+            expected.push((key, Some(value.clone())));
         }
         if !missing.is_empty() {
             splices.push(self.insert_missing(realm, &missing)?);
@@ -65,11 +81,45 @@ impl EsYml {
             return Ok(false);
         }
         let new_text = apply(&self.text, splices);
-        let expected: Vec<(String, Option<String>)> = settings
-            .iter()
-            .map(|(s, v)| (realm_setting_key(realm, s), Some(v.clone())))
-            .collect();
         self.adopt(new_text, &expected)
+    }
+
+    /// For entry `id` written with a `${…}` placeholder: `Some(text as written)` when it
+    /// resolves to `value` (left alone), an error when it resolves to anything else (never
+    /// replaced by a literal). `None` when the entry has no placeholder.
+    fn kept_placeholder(&self, id: usize, value: &str) -> Result<Option<String>, EsConfigError> {
+        let entry = &self.scan.entries[id];
+        let Value::Scalar { text, .. } = &entry.value else {
+            return Ok(None);
+        };
+        if !has_placeholder(text) {
+            return Ok(None);
+        }
+        let since_8_2 = self.since_8_2()?;
+        let now = self.resolve_key(&entry.key, since_8_2.as_ref())?;
+        if now.as_deref() == Some(value) {
+            return Ok(Some(text.clone()));
+        }
+        Err(self.placeholder_would_change(id, now))
+    }
+
+    fn placeholder_would_change(&self, id: usize, now: Option<String>) -> EsConfigError {
+        let entry = &self.scan.entries[id];
+        let written = match &entry.value {
+            Value::Scalar { text, .. } => text.clone(),
+            _ => String::new(),
+        };
+        EsConfigError::PlaceholderWouldChange {
+            path: self.path.clone(),
+            key: entry.key.clone(),
+            line: entry.line,
+            now: match now {
+                Some(v) => format!("gives \"{v}\""),
+                None => "gives no value".to_owned(),
+            },
+            names: placeholder_names(&written),
+            written,
+        }
     }
 
     /// Remove one non-secure setting of the realm. A nested mapping left empty by the removal
@@ -86,10 +136,18 @@ impl EsYml {
                 setting: setting.to_owned(),
             });
         }
+        self.realm(realm)?;
         let key = realm_setting_key(realm, setting);
         let Some(id) = self.scan.find(&key) else {
             return Ok(false);
         };
+        if matches!(&self.scan.entries[id].value, Value::Scalar { text, .. } if has_placeholder(text))
+        {
+            // Removing it would replace what the variable gives by the realm's default.
+            let since_8_2 = self.since_8_2()?;
+            let now = self.resolve_key(&key, since_8_2.as_ref())?;
+            return Err(self.placeholder_would_change(id, now));
+        }
         // Removing the only entry of a nested block mapping would leave `parent:` with a null
         // value, which Elasticsearch reads as a setting of its own: remove the parent instead.
         let mut target = id;
@@ -368,6 +426,11 @@ fn validate_settings(settings: &[(&str, String)]) -> Result<(), EsConfigError> {
         if value.chars().any(char::is_control) {
             return Err(invalid(
                 "the value must be one line of text without control characters",
+            ));
+        }
+        if has_placeholder(value) {
+            return Err(invalid(
+                "it contains ${…}, which Elasticsearch would substitute (elasticsearch.yml has no escape for it)",
             ));
         }
         if *setting == "order" && value.trim().parse::<i64>().is_err() {

@@ -88,6 +88,73 @@ pub enum EsConfigError {
     #[error("invalid value for realm setting [{setting}]: {reason}")]
     InvalidValue { setting: String, reason: String },
 
+    /// A `${NAME}` in a setting the tool needs, with no environment variable or setting NAME
+    /// and no default (Elasticsearch refuses to start: "Could not resolve placeholder").
+    #[error(
+        "{}: [{key}] (line {line}) refers to ${{{name}}}, which is neither a set environment variable nor a setting of the file; set {name} in this command's environment to the value Elasticsearch gets, or write the value itself",
+        path.display()
+    )]
+    UnresolvedPlaceholder {
+        path: PathBuf,
+        key: String,
+        line: usize,
+        name: String,
+    },
+
+    /// A placeholder Elasticsearch itself cannot resolve: circular, or nested or expanded
+    /// beyond reason.
+    #[error("{}: [{key}] (line {line}): {reason}; write the value itself", path.display())]
+    BadPlaceholder {
+        path: PathBuf,
+        key: String,
+        line: usize,
+        reason: String,
+    },
+
+    /// A setting whose value depends on the Elasticsearch version reading it (8.2 moved the
+    /// environment variables to a text pass before parsing).
+    #[error(
+        "{}: [{key}] (line {line}) reads differently in Elasticsearch before 8.2 and since 8.2 ({reason}); write it as a plain ${{NAME}} of a set variable, or as the value itself",
+        path.display()
+    )]
+    PlaceholderVersionDependent {
+        path: PathBuf,
+        key: String,
+        line: usize,
+        reason: String,
+    },
+
+    /// This run needs a value other than the one a `${…}` placeholder gives, and a placeholder
+    /// is never replaced by a literal.
+    #[error(
+        "{}: [{key}] (line {line}) is written as {written}, which {now}, but this run needs a different value; set {} to the new value (for Elasticsearch and for this command), or replace the placeholder by hand",
+        path.display(),
+        join_names(names)
+    )]
+    PlaceholderWouldChange {
+        path: PathBuf,
+        key: String,
+        line: usize,
+        /// The value as written, e.g. `${GRAPH_CLIENT_ID}`.
+        written: String,
+        /// What it gives today, e.g. "gives 0f6d…" or "gives no value".
+        now: String,
+        names: Vec<String>,
+    },
+
+    /// A YAML anchor, alias or merge key in or around the realm's settings.
+    #[error(
+        "{}: line {line} uses a YAML {what} at [{key}], in or around the settings of realm [{realm}]; msgraph-keystore does not read or edit settings through anchors, aliases or merge keys (Elasticsearch's YAML reader does not expand merge keys), so write the realm's settings out in full and run again",
+        path.display()
+    )]
+    YamlReference {
+        path: PathBuf,
+        realm: String,
+        key: String,
+        line: usize,
+        what: &'static str,
+    },
+
     /// A setting that is not one of the realm's non-secure settings (a caller bug).
     #[error("[{setting}] is not a non-secure microsoft_graph realm setting; it cannot be written to elasticsearch.yml")]
     UnknownSetting { setting: String },
@@ -105,7 +172,12 @@ impl UserFacing for EsConfigError {
             | EsConfigError::OrderInUse { .. }
             | EsConfigError::NotEditable { .. }
             | EsConfigError::UnclosedManagedBlock { .. }
-            | EsConfigError::EditNotVerified { .. } => ExitCode::Config,
+            | EsConfigError::EditNotVerified { .. }
+            | EsConfigError::UnresolvedPlaceholder { .. }
+            | EsConfigError::BadPlaceholder { .. }
+            | EsConfigError::PlaceholderVersionDependent { .. }
+            | EsConfigError::PlaceholderWouldChange { .. }
+            | EsConfigError::YamlReference { .. } => ExitCode::Config,
             EsConfigError::UnknownSetting { .. } => ExitCode::Software,
         }
     }
@@ -120,6 +192,15 @@ fn join_lines(lines: &[usize]) -> String {
             let init: Vec<String> = init.iter().map(usize::to_string).collect();
             format!("{} and {last}", init.join(", "))
         }
+    }
+}
+
+/// "A", "A or B", "A, B or C".
+fn join_names(names: &[String]) -> String {
+    match names {
+        [] => "the variable".to_owned(),
+        [only] => only.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
     }
 }
 

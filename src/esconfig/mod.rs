@@ -6,7 +6,9 @@
 //! secure `client_secret` in the yml), and edits the realm's non-secure settings without
 //! touching any other byte of the file: values are replaced in place, missing keys go into the
 //! realm's own nested mapping when there is one, else into one marked block at the end.
-//! `docs/esconfig.md` describes the rules for operators.
+//! Values are read with Elasticsearch's `${NAME}` substitution (`placeholder.rs`), and a
+//! placeholder is never overwritten by a literal. `docs/esconfig.md` describes the rules for
+//! operators.
 //!
 //! It knows nothing about Azure or the keystore; the `setup`, `verify` and `status` commands
 //! join it with the rest.
@@ -15,6 +17,7 @@ mod diff;
 mod document;
 mod edit;
 mod error;
+mod placeholder;
 mod scalar;
 mod scan;
 mod verify;
@@ -22,6 +25,7 @@ mod verify;
 pub use diff::unified_diff;
 pub use document::{EsYml, RealmYml};
 pub use error::EsConfigError;
+pub use placeholder::Environment;
 
 /// The settings file Elasticsearch reads from its config directory.
 pub const ES_YML: &str = "elasticsearch.yml";

@@ -47,6 +47,8 @@ pub(crate) struct Entry {
     /// The mapping holding this entry: index into [`Scan::mappings`].
     pub parent: usize,
     pub value: Value,
+    /// The value carries a YAML anchor (`&name`), so an alias elsewhere may repeat it.
+    pub anchored: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -225,12 +227,13 @@ impl MarkedEventReceiver for Builder<'_> {
     }
 }
 
-/// A node (scalar, alias, start of a collection) as the builder needs it.
+/// A node (scalar, alias, start of a collection) as the builder needs it; the flag says
+/// whether it carries an anchor.
 enum Node {
-    Scalar(String, TScalarStyle),
+    Scalar(String, TScalarStyle, bool),
     Alias,
-    MappingStart,
-    SequenceStart,
+    MappingStart(bool),
+    SequenceStart(bool),
 }
 
 impl Builder<'_> {
@@ -252,10 +255,13 @@ impl Builder<'_> {
                 self.stack.pop();
                 Ok(())
             }
-            Event::Scalar(text, style, _, _) => self.node(Node::Scalar(text, style), mark),
+            // yaml_rust2 numbers anchors from 1; 0 means none.
+            Event::Scalar(text, style, anchor, _) => {
+                self.node(Node::Scalar(text, style, anchor != 0), mark)
+            }
             Event::Alias(_) => self.node(Node::Alias, mark),
-            Event::MappingStart(_, _) => self.node(Node::MappingStart, mark),
-            Event::SequenceStart(_, _) => self.node(Node::SequenceStart, mark),
+            Event::MappingStart(anchor, _) => self.node(Node::MappingStart(anchor != 0), mark),
+            Event::SequenceStart(anchor, _) => self.node(Node::SequenceStart(anchor != 0), mark),
             Event::MappingEnd => {
                 match self.stack.pop() {
                     Some(Frame::Map { mapping, .. }) => {
@@ -289,7 +295,7 @@ impl Builder<'_> {
         match self.stack.last_mut() {
             None | Some(Frame::Document) => self.root(node, at),
             Some(Frame::Opaque { depth }) => {
-                if matches!(node, Node::MappingStart | Node::SequenceStart) {
+                if matches!(node, Node::MappingStart(_) | Node::SequenceStart(_)) {
                     *depth += 1;
                 }
                 Ok(())
@@ -298,7 +304,7 @@ impl Builder<'_> {
                 let mapping = *mapping;
                 match key.take() {
                     None => match node {
-                        Node::Scalar(name, _) => {
+                        Node::Scalar(name, _, _) => {
                             *key = Some(PendingKey {
                                 name,
                                 line: mark.line(),
@@ -322,8 +328,8 @@ impl Builder<'_> {
 
     fn root(&mut self, node: Node, at: usize) -> Result<(), String> {
         match node {
-            Node::Scalar(text, TScalarStyle::Plain) if text.is_empty() => Ok(()),
-            Node::MappingStart if self.documents == 0 => {
+            Node::Scalar(text, TScalarStyle::Plain, _) if text.is_empty() => Ok(()),
+            Node::MappingStart(_) if self.documents == 0 => {
                 self.documents += 1;
                 let id = self.new_mapping(String::new(), at, None);
                 self.stack.push(Frame::Map {
@@ -332,7 +338,7 @@ impl Builder<'_> {
                 });
                 Ok(())
             }
-            Node::MappingStart => Err(
+            Node::MappingStart(_) => Err(
                 "the file holds more than one YAML document; Elasticsearch reads settings from one"
                     .to_owned(),
             ),
@@ -358,8 +364,14 @@ impl Builder<'_> {
             Some(m) if !m.path.is_empty() => format!("{}.{}", m.path, key.name),
             _ => key.name.clone(),
         };
+        let anchored = match node {
+            Node::Scalar(_, _, anchored)
+            | Node::MappingStart(anchored)
+            | Node::SequenceStart(anchored) => anchored,
+            Node::Alias => false,
+        };
         let value = match node {
-            Node::Scalar(text, style) => Value::Scalar {
+            Node::Scalar(text, style, _) => Value::Scalar {
                 text,
                 style: match style {
                     TScalarStyle::Plain => Style::Plain,
@@ -370,11 +382,11 @@ impl Builder<'_> {
                 start: at,
             },
             Node::Alias => Value::Alias,
-            Node::SequenceStart => {
+            Node::SequenceStart(_) => {
                 self.stack.push(Frame::Opaque { depth: 1 });
                 Value::Sequence
             }
-            Node::MappingStart => {
+            Node::MappingStart(_) => {
                 let child = self.new_mapping(full_key.clone(), at, Some(id));
                 self.stack.push(Frame::Map {
                     mapping: child,
@@ -390,6 +402,7 @@ impl Builder<'_> {
             key_start: key.start,
             parent,
             value,
+            anchored,
         });
         if let Some(m) = self.scan.mappings.get_mut(parent) {
             m.entries.push(id);

@@ -95,15 +95,15 @@ impl ConfigDir {
     }
 
     /// What the yml says about the realm.
-    pub fn realm_yml(&self, realm: &str) -> RealmYml {
-        self.yml.realm(realm)
+    pub fn realm_yml(&self, realm: &str) -> Result<RealmYml, CliError> {
+        Ok(self.yml.realm(realm)?)
     }
 
     /// The realm's settings as the user configured them: the yml's, completed by non-secure
     /// settings found in the keystore by mistake (which `plan` moves to the yml). A
     /// `client_id` left in the keystore still names the user's application.
     pub fn configured(&self, realm: &str) -> Result<RealmYml, CliError> {
-        let mut found = self.yml.realm(realm);
+        let mut found = self.yml.realm(realm)?;
         let Some(ks) = &self.keystore else {
             return Ok(found);
         };
@@ -210,7 +210,7 @@ impl ConfigDir {
             ("client_id", values.client_id.clone()),
             ("tenant_id", values.tenant_id.clone()),
         ];
-        let current = yml.realm(realm);
+        let current = yml.realm(realm)?;
         for (name, wanted, present) in [
             (
                 "access_token_host",
