@@ -418,7 +418,7 @@ async fn verify_setup_and_rotate_read_placeholders_from_their_environment() {
 
     // setup again with the same values: the placeholders stay, byte for byte.
     let apps_before = h.realm_apps();
-    let mut args: Vec<String> = vec![
+    let args: Vec<String> = vec![
         "--config".into(),
         dir.display().to_string(),
         "--no-verify".into(),

@@ -10,6 +10,7 @@
 use std::ops::Range;
 
 use super::document::EsYml;
+use super::error::join_names;
 use super::placeholder::{has_placeholder, placeholder_names};
 use super::scalar::{preferred_style, render, single_line_span};
 use super::scan::{scan, Style, Value};
@@ -113,12 +114,11 @@ impl EsYml {
             path: self.path.clone(),
             key: entry.key.clone(),
             line: entry.line,
-            now: match now {
-                Some(v) => format!("gives \"{v}\""),
-                None => "gives no value".to_owned(),
+            found: match now {
+                Some(v) => format!("{written}, which gives \"{v}\""),
+                None => format!("{written}, which gives no value"),
             },
-            names: placeholder_names(&written),
-            written,
+            names: join_names(&placeholder_names(&written)),
         }
     }
 

@@ -127,19 +127,18 @@ pub enum EsConfigError {
     /// This run needs a value other than the one a `${…}` placeholder gives, and a placeholder
     /// is never replaced by a literal.
     #[error(
-        "{}: [{key}] (line {line}) is written as {written}, which {now}, but this run needs a different value; set {} to the new value (for Elasticsearch and for this command), or replace the placeholder by hand",
-        path.display(),
-        join_names(names)
+        "{}: [{key}] (line {line}) is written as {found}, but this run needs a different value; set {names} to the new value (for Elasticsearch and for this command), or replace the placeholder by hand",
+        path.display()
     )]
     PlaceholderWouldChange {
         path: PathBuf,
         key: String,
         line: usize,
-        /// The value as written, e.g. `${GRAPH_CLIENT_ID}`.
-        written: String,
-        /// What it gives today, e.g. "gives 0f6d…" or "gives no value".
-        now: String,
-        names: Vec<String>,
+        /// The value as written and what it gives today, e.g. `${GRAPH_CLIENT_ID}, which
+        /// gives "0f6d…"`.
+        found: String,
+        /// The variables it names, e.g. "GRAPH_CLIENT_ID" or "A or B".
+        names: String,
     },
 
     /// A YAML anchor, alias or merge key in or around the realm's settings.
@@ -196,7 +195,7 @@ fn join_lines(lines: &[usize]) -> String {
 }
 
 /// "A", "A or B", "A, B or C".
-fn join_names(names: &[String]) -> String {
+pub(super) fn join_names(names: &[String]) -> String {
     match names {
         [] => "the variable".to_owned(),
         [only] => only.clone(),
