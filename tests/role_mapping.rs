@@ -127,8 +127,18 @@ async fn names_and_ids_become_a_body_that_pins_the_realm_and_lists_group_ids() {
     let r = role_mapping(
         &h,
         &[
-            "--config", &config, "--group", "O'Brien's Readers", "--group", &upper,
-            "--group", "Elastic Admins", "--role", "viewer", "--role", "kibana_admin",
+            "--config",
+            &config,
+            "--group",
+            "O'Brien's Readers",
+            "--group",
+            &upper,
+            "--group",
+            "Elastic Admins",
+            "--role",
+            "viewer",
+            "--role",
+            "kibana_admin",
         ],
     )
     .await;
@@ -169,11 +179,24 @@ async fn names_and_ids_become_a_body_that_pins_the_realm_and_lists_group_ids() {
     // --name and --silent: the body alone on stdout, nothing on stderr.
     let r = role_mapping(
         &h,
-        &["--config", &config, "--group", "Elastic Viewers", "--role", "viewer", "--name", "entra-viewers", "--silent"],
+        &[
+            "--config",
+            &config,
+            "--group",
+            "Elastic Viewers",
+            "--role",
+            "viewer",
+            "--name",
+            "entra-viewers",
+            "--silent",
+        ],
     )
     .await;
     r.assert_ok();
-    assert_eq!(body(&r)["rules"]["all"][1]["field"]["groups"][0], one(&ids, "Elastic Viewers"));
+    assert_eq!(
+        body(&r)["rules"]["all"][1]["field"]["groups"][0],
+        one(&ids, "Elastic Viewers")
+    );
     assert_eq!(r.stderr, "", "{}", r.all());
 }
 
@@ -191,29 +214,89 @@ async fn ambiguous_and_unknown_groups_are_errors_that_print_no_body() {
     assert_eq!(operators.len(), 2, "{ids:?}");
     let config = dir.display().to_string();
 
-    let r = role_mapping(&h, &["--config", &config, "--group", "Elastic Operators", "--role", "ops"]).await;
+    let r = role_mapping(
+        &h,
+        &[
+            "--config",
+            &config,
+            "--group",
+            "Elastic Operators",
+            "--role",
+            "ops",
+        ],
+    )
+    .await;
     r.assert_code(65);
     assert_eq!(r.stdout, "", "{}", r.all());
     for id in &operators {
-        assert!(r.stderr.contains(&format!("{id} ('Elastic Operators')")), "{}", r.all());
+        assert!(
+            r.stderr.contains(&format!("{id} ('Elastic Operators')")),
+            "{}",
+            r.all()
+        );
     }
-    assert!(r.stderr.contains("2 Entra groups are named 'Elastic Operators'"), "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("2 Entra groups are named 'Elastic Operators'"),
+        "{}",
+        r.all()
+    );
     assert!(r.stderr.contains("pass the object ID"), "{}", r.all());
 
     // Either namesake by id is fine.
-    let r = role_mapping(&h, &["--config", &config, "--group", &operators[1], "--role", "ops"]).await;
+    let r = role_mapping(
+        &h,
+        &[
+            "--config",
+            &config,
+            "--group",
+            &operators[1],
+            "--role",
+            "ops",
+        ],
+    )
+    .await;
     r.assert_ok();
-    assert_eq!(body(&r)["rules"]["all"][1]["field"]["groups"], serde_json::json!([operators[1]]));
+    assert_eq!(
+        body(&r)["rules"]["all"][1]["field"]["groups"],
+        serde_json::json!([operators[1]])
+    );
 
-    let r = role_mapping(&h, &["--config", &config, "--group", "Elastic Admins", "--group", "No Such Group", "--role", "ops"]).await;
+    let r = role_mapping(
+        &h,
+        &[
+            "--config",
+            &config,
+            "--group",
+            "Elastic Admins",
+            "--group",
+            "No Such Group",
+            "--role",
+            "ops",
+        ],
+    )
+    .await;
     r.assert_code(65);
     assert_eq!(r.stdout, "", "{}", r.all());
-    assert!(r.stderr.contains("no Entra group is named 'No Such Group'"), "{}", r.all());
+    assert!(
+        r.stderr.contains("no Entra group is named 'No Such Group'"),
+        "{}",
+        r.all()
+    );
 
     let ghost = "0b5f2c1e-7d44-4a0e-9a51-0c2f3c7d9e11";
-    let r = role_mapping(&h, &["--config", &config, "--group", ghost, "--role", "ops"]).await;
+    let r = role_mapping(
+        &h,
+        &["--config", &config, "--group", ghost, "--role", "ops"],
+    )
+    .await;
     r.assert_code(65);
-    assert!(r.stderr.contains(&format!("no Entra group has the object ID {ghost}")), "{}", r.all());
+    assert!(
+        r.stderr
+            .contains(&format!("no Entra group has the object ID {ghost}")),
+        "{}",
+        r.all()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -228,7 +311,18 @@ async fn principal_shows_which_of_the_users_groups_the_mapping_matches() {
     // Grace: Elastic Admins, Elastic Viewers, O'Brien's Readers, and Engineering through Admins.
     let r = role_mapping(
         &h,
-        &["--config", &config, "--group", "Engineering", "--group", "Elastic Operators", "--role", "viewer", "--principal", &grace],
+        &[
+            "--config",
+            &config,
+            "--group",
+            "Engineering",
+            "--group",
+            "Elastic Operators",
+            "--role",
+            "viewer",
+            "--principal",
+            &grace,
+        ],
     )
     .await;
     // "Elastic Operators" is ambiguous: the principal is never looked at.
@@ -236,40 +330,103 @@ async fn principal_shows_which_of_the_users_groups_the_mapping_matches() {
 
     let r = role_mapping(
         &h,
-        &["--config", &config, "--group", "Engineering", "--group", "Elastic Viewers", "--group", &one(&ids, "Elastic Admins"), "--role", "viewer", "--principal", &grace],
+        &[
+            "--config",
+            &config,
+            "--group",
+            "Engineering",
+            "--group",
+            "Elastic Viewers",
+            "--group",
+            &one(&ids, "Elastic Admins"),
+            "--role",
+            "viewer",
+            "--principal",
+            &grace,
+        ],
     )
     .await;
     r.assert_ok();
     assert!(
-        r.stderr.contains(&format!("principal '{grace}': in 4 group(s); this mapping matches 3:")),
+        r.stderr.contains(&format!(
+            "principal '{grace}': in 4 group(s); this mapping matches 3:"
+        )),
         "{}",
         r.all()
     );
-    assert!(r.stderr.contains(&format!("Engineering ({})", one(&ids, "Engineering"))), "{}", r.all());
+    assert!(
+        r.stderr
+            .contains(&format!("Engineering ({})", one(&ids, "Engineering"))),
+        "{}",
+        r.all()
+    );
 
-    let r = role_mapping(&h, &["--config", &config, "--group", "Elastic Viewers", "--role", "viewer", "--principal", &ada]).await;
+    let r = role_mapping(
+        &h,
+        &[
+            "--config",
+            &config,
+            "--group",
+            "Elastic Viewers",
+            "--role",
+            "viewer",
+            "--principal",
+            &ada,
+        ],
+    )
+    .await;
     r.assert_ok();
     assert!(
-        r.stderr.contains(&format!("principal '{ada}': in 2 group(s), none of them in this mapping")),
+        r.stderr.contains(&format!(
+            "principal '{ada}': in 2 group(s), none of them in this mapping"
+        )),
         "{}",
         r.all()
     );
 
-    let r = role_mapping(&h, &["--config", &config, "--group", "Elastic Viewers", "--role", "viewer", "--principal", "CN=ada,O=saml"]).await;
+    let r = role_mapping(
+        &h,
+        &[
+            "--config",
+            &config,
+            "--group",
+            "Elastic Viewers",
+            "--role",
+            "viewer",
+            "--principal",
+            "CN=ada,O=saml",
+        ],
+    )
+    .await;
     r.assert_code(65);
     assert_eq!(r.stdout, "", "{}", r.all());
-    assert!(r.stderr.contains("Microsoft Graph has no user 'CN=ada,O=saml'"), "{}", r.all());
-    assert!(r.stderr.contains("would get no roles from this realm"), "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("Microsoft Graph has no user 'CN=ada,O=saml'"),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.stderr.contains("would get no roles from this realm"),
+        "{}",
+        r.all()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_config_the_callers_sign_in_reads_the_groups() {
     let h = Harness::start().await;
     let args = |extra: &[&str]| {
-        let mut a: Vec<String> = ["role-mapping", "--group", "Elastic Admins", "--role", "superuser"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut a: Vec<String> = [
+            "role-mapping",
+            "--group",
+            "Elastic Admins",
+            "--role",
+            "superuser",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         a.extend(extra.iter().map(|s| s.to_string()));
         a.extend(h.graph_flags());
         a
@@ -282,10 +439,14 @@ async fn without_config_the_callers_sign_in_reads_the_groups() {
 
     // With GroupMember.Read.All (Graph's least-privileged permission for reading a group).
     let admin_sp = h.sp_id(&h.admin.client_id);
-    h.tenant.grant_graph_app_roles(&admin_sp, &["GroupMember.Read.All"]);
+    h.tenant
+        .grant_graph_app_roles(&admin_sp, &["GroupMember.Read.All"]);
     let r = run(h.command(&args(&["--realm", "saml_authz"]))).await;
     r.assert_ok();
-    assert_eq!(body(&r)["rules"]["all"][0]["field"]["realm.name"], "saml_authz");
+    assert_eq!(
+        body(&r)["rules"]["all"][0]["field"]["realm.name"],
+        "saml_authz"
+    );
     assert!(!r.all().contains(h.admin.client_secret.expose_secret()));
 }
 
@@ -297,9 +458,17 @@ async fn bad_names_and_misplaced_hosts_are_usage_errors_before_any_request() {
     let before = h.tenant.request_count();
     for (args, needle) in [
         (vec!["--role", " viewer"], "role ' viewer' is not valid"),
-        (vec!["--role", "viewer", "--name", "a/b"], "mapping name 'a/b' is not valid"),
         (
-            vec!["--role", "viewer", "--graph-host", "http://127.0.0.1:9/v1.0"],
+            vec!["--role", "viewer", "--name", "a/b"],
+            "mapping name 'a/b' is not valid",
+        ),
+        (
+            vec![
+                "--role",
+                "viewer",
+                "--graph-host",
+                "http://127.0.0.1:9/v1.0",
+            ],
             "do not go with --config",
         ),
     ] {
@@ -310,11 +479,108 @@ async fn bad_names_and_misplaced_hosts_are_usage_errors_before_any_request() {
         assert!(r.stderr.contains(needle), "{needle}\n{}", r.all());
         assert_eq!(r.stdout, "");
     }
-    let r = role_mapping(&h, &["--config", &config, "--group", "x", "--role", "viewer", "--realm", "bad realm"]).await;
+    let r = role_mapping(
+        &h,
+        &[
+            "--config",
+            &config,
+            "--group",
+            "x",
+            "--role",
+            "viewer",
+            "--realm",
+            "bad realm",
+        ],
+    )
+    .await;
     r.assert_code(65);
     assert!(r.stderr.contains("bad realm"), "{}", r.all());
     // No --group or no --role: clap's usage error.
-    role_mapping(&h, &["--config", &config, "--role", "viewer"]).await.assert_code(64);
-    role_mapping(&h, &["--config", &config, "--group", "x"]).await.assert_code(64);
-    assert_eq!(h.tenant.request_count(), before, "a usage error sent requests");
+    role_mapping(&h, &["--config", &config, "--role", "viewer"])
+        .await
+        .assert_code(64);
+    role_mapping(&h, &["--config", &config, "--group", "x"])
+        .await
+        .assert_code(64);
+    assert_eq!(
+        h.tenant.request_count(),
+        before,
+        "a usage error sent requests"
+    );
+}
+
+/// The fenced blocks of docs/setup.md §8 ("Map groups to roles"), by info string, in order.
+fn setup_md_section_8_blocks() -> Vec<(String, String)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/setup.md");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let section = text
+        .split("\n## 8. Map groups to roles\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("docs/setup.md has no section 8. Map groups to roles"));
+    let section = section.split("\n## ").next().unwrap_or_default();
+    let mut blocks = Vec::new();
+    let mut lines = section.lines();
+    while let Some(line) = lines.next() {
+        if let Some(info) = line.strip_prefix("```") {
+            let body: Vec<&str> = lines
+                .by_ref()
+                .take_while(|l| !l.starts_with("```"))
+                .collect();
+            blocks.push((info.to_string(), body.join("\n")));
+        }
+    }
+    blocks
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_setup_md_example_runs_and_prints_what_the_docs_show() {
+    let h = Harness::start().await;
+    let dir = realm_dir(&h, "default").await;
+    let admins = one(&group_ids(&h, &dir).await, "Elastic Admins");
+    let blocks = setup_md_section_8_blocks();
+    let find = |info: &str| {
+        blocks
+            .iter()
+            .find(|(i, _)| i == info)
+            .map(|(_, b)| b.clone())
+            .unwrap_or_else(|| panic!("no ```{info} block in §8: {blocks:?}"))
+    };
+
+    // The shell example, as written, with the config dir pointed at the test's.
+    let example = find("sh").replace("/etc/elasticsearch", &dir.display().to_string());
+    assert!(
+        example.starts_with("msgraph-keystore role-mapping"),
+        "{example}"
+    );
+    let bin = Path::new(env!("CARGO_BIN_EXE_msgraph-keystore"));
+    let path = format!(
+        "{}:{}",
+        bin.parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(&example)
+        .current_dir(h.scratch.path())
+        .env_clear()
+        .env("PATH", path)
+        .env("HOME", h.scratch.path())
+        .env("NO_COLOR", "1");
+    let r = run(cmd).await;
+    r.assert_ok();
+
+    // The file it wrote is the JSON the docs show, with the group's real id.
+    let written = std::fs::read_to_string(h.scratch.path().join("entra-admins.json"))
+        .unwrap_or_else(|e| panic!("the example wrote no entra-admins.json: {e}"));
+    let shown = find("json").replace("<object ID of Elastic Admins>", &admins);
+    let as_json = |t: &str| -> serde_json::Value {
+        serde_json::from_str(t).unwrap_or_else(|e| panic!("not JSON ({e}): {t}"))
+    };
+    assert_eq!(as_json(&written), as_json(&shown));
+
+    // stderr is the block the docs show, with the group's real id.
+    let stderr_doc = find("").replace("<object ID>", &admins);
+    assert_eq!(r.stderr.trim_end(), stderr_doc.trim_end(), "{}", r.all());
 }

@@ -156,8 +156,14 @@ fn realm_graph(
             ),
         )
     };
-    let client_id = realm.client_id.clone().ok_or_else(|| missing("client_id"))?;
-    let tenant_id = realm.tenant_id.clone().ok_or_else(|| missing("tenant_id"))?;
+    let client_id = realm
+        .client_id
+        .clone()
+        .ok_or_else(|| missing("client_id"))?;
+    let tenant_id = realm
+        .tenant_id
+        .clone()
+        .ok_or_else(|| missing("tenant_id"))?;
     let token_host = realm
         .access_token_host
         .clone()
@@ -166,7 +172,10 @@ fn realm_graph(
         .graph_host
         .clone()
         .unwrap_or_else(|| DEFAULT_GRAPH_HOST.to_string());
-    for (setting, value) in [("access_token_host", &token_host), ("graph_host", &graph_host)] {
+    for (setting, value) in [
+        ("access_token_host", &token_host),
+        ("graph_host", &graph_host),
+    ] {
         check_endpoint(&esconfig::realm_setting_key(&args.realm, setting), value)?;
     }
     let secret = realm_secret(dir, &args.realm, args.password_file.clone(), global)?;

@@ -271,8 +271,16 @@ mod tests {
             text.contains("https://login.microsoftonline.us/tenant-1/v2.0/adminconsent?client_id=app-1&scope=https%3A%2F%2Fgraph.microsoft.us%2F.default&"),
             "{text}"
         );
-        assert!(text.contains("adding https://localhost as a Web redirect URI"), "{text}");
-        let text = instructions("t", "a", "http://127.0.0.1:9/", "https://graph.microsoft.com/.default");
+        assert!(
+            text.contains("adding https://localhost as a Web redirect URI"),
+            "{text}"
+        );
+        let text = instructions(
+            "t",
+            "a",
+            "http://127.0.0.1:9/",
+            "https://graph.microsoft.com/.default",
+        );
         assert!(
             text.contains("http://127.0.0.1:9/t/v2.0/adminconsent?client_id=a&"),
             "{text}"
@@ -299,8 +307,14 @@ mod tests {
         assert_eq!(
             query,
             vec![
-                ("client_id".into(), "00001111-aaaa-2222-bbbb-3333cccc4444".into()),
-                ("scope".into(), "https://graph.microsoft.com/.default".into()),
+                (
+                    "client_id".into(),
+                    "00001111-aaaa-2222-bbbb-3333cccc4444".into()
+                ),
+                (
+                    "scope".into(),
+                    "https://graph.microsoft.com/.default".into()
+                ),
                 ("redirect_uri".into(), CONSENT_REDIRECT_URI.into()),
                 ("state".into(), "msgraph-keystore".into()),
             ]

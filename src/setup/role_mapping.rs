@@ -118,10 +118,7 @@ pub fn is_object_id(s: &str) -> bool {
 /// (spaces allowed), no leading or trailing whitespace.
 pub fn check_role_name(role: &str) -> Result<(), RoleMappingError> {
     let printable = role.chars().all(|c| c == ' ' || c.is_ascii_graphic());
-    if role.is_empty()
-        || role.chars().count() > MAX_ROLE_NAME
-        || !printable
-        || role.trim() != role
+    if role.is_empty() || role.chars().count() > MAX_ROLE_NAME || !printable || role.trim() != role
     {
         return Err(RoleMappingError::InvalidName {
             what: "role",
@@ -251,10 +248,17 @@ pub async fn principal_group_ids(
 
 /// The mapping's groups that are among `principal_groups` (ids compare ignoring case, as
 /// GUIDs do).
-pub fn matching<'a>(mapped: &'a [MappedGroup], principal_groups: &[String]) -> Vec<&'a MappedGroup> {
+pub fn matching<'a>(
+    mapped: &'a [MappedGroup],
+    principal_groups: &[String],
+) -> Vec<&'a MappedGroup> {
     mapped
         .iter()
-        .filter(|g| principal_groups.iter().any(|p| p.eq_ignore_ascii_case(&g.id)))
+        .filter(|g| {
+            principal_groups
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(&g.id))
+        })
         .collect()
 }
 
@@ -337,7 +341,10 @@ mod tests {
                 {"field": {"groups": ["id-1", "id-2"]}},
             ]})
         );
-        assert_eq!(json["metadata"]["entra_groups"][1]["displayName"], "O'Brien's");
+        assert_eq!(
+            json["metadata"]["entra_groups"][1]["displayName"],
+            "O'Brien's"
+        );
         assert_eq!(json["metadata"]["entra_groups"][1]["id"], "id-2");
         // Keys starting with `_` are reserved for Elasticsearch in mapping metadata.
         let meta = json["metadata"].as_object().cloned().unwrap_or_default();
@@ -358,7 +365,10 @@ mod tests {
             assert!(check_mapping_name(bad).is_err(), "{bad:?}");
         }
         assert_eq!(
-            default_mapping_name("microsoft_graph1", &["viewer".into(), "kibana admin".into()]),
+            default_mapping_name(
+                "microsoft_graph1",
+                &["viewer".into(), "kibana admin".into()]
+            ),
             "microsoft_graph1-viewer-kibana_admin"
         );
         assert!(check_mapping_name(&default_mapping_name("r", &["x".repeat(600)])).is_ok());
@@ -367,7 +377,10 @@ mod tests {
     #[test]
     fn the_curl_line_holds_placeholders_only() {
         let line = curl_line("entra-viewers");
-        assert!(line.contains("\"$ES_URL/_security/role_mapping/entra-viewers\""), "{line}");
+        assert!(
+            line.contains("\"$ES_URL/_security/role_mapping/entra-viewers\""),
+            "{line}"
+        );
         assert!(line.contains("Authorization: ApiKey $ES_API_KEY"), "{line}");
         assert!(line.ends_with("--data-binary @-"), "{line}");
     }
@@ -388,7 +401,10 @@ mod tests {
         };
         let text = e.to_string();
         assert!(text.contains("2 Entra groups are named 'Ops'"), "{text}");
-        assert!(text.contains("id-1 ('Ops')") && text.contains("id-2 ('OPS')"), "{text}");
+        assert!(
+            text.contains("id-1 ('Ops')") && text.contains("id-2 ('OPS')"),
+            "{text}"
+        );
         assert_eq!(e.exit_code(), ExitCode::DataError);
     }
 }
