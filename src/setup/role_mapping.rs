@@ -63,7 +63,7 @@ pub enum RoleMappingError {
     UnknownPrincipal {
         principal: String,
         #[source]
-        source: GraphError,
+        source: Box<GraphError>,
     },
     /// A role or mapping name Elasticsearch would refuse.
     #[error("{what} '{value}' is not valid: {rule}")]
@@ -240,7 +240,7 @@ pub async fn principal_group_ids(
         Ok(groups) => Ok(groups.into_iter().map(|g| g.id).collect()),
         Err(e) if e.is_not_found() => Err(RoleMappingError::UnknownPrincipal {
             principal: principal.to_string(),
-            source: e,
+            source: Box::new(e),
         }),
         Err(e) => Err(e.into()),
     }
