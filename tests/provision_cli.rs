@@ -275,7 +275,7 @@ async fn consent_forbidden_exits_3_with_instructions() {
     let app_id = app_state(&tenant.snapshot()).app_id.unwrap_or_default();
     assert!(
         stderr.contains(&format!(
-            "/{}/adminconsent?client_id={app_id}",
+            "/{}/v2.0/adminconsent?client_id={app_id}&scope=",
             tenant.tenant_id()
         )),
         "{stderr}"

@@ -262,7 +262,7 @@ async fn consent_forbidden_does_everything_else_and_explains() {
     let app_id = p.app_id.clone().unwrap_or_default();
     assert!(
         instructions.contains(&format!(
-            "{}/{}/adminconsent?client_id={app_id}",
+            "{}/{}/v2.0/adminconsent?client_id={app_id}&scope=",
             tenant.access_token_host(),
             tenant.tenant_id()
         )),

@@ -259,7 +259,7 @@ async fn consent_forbidden_writes_the_files_and_prints_the_instructions() {
     );
     assert!(
         run.stdout.contains(&format!(
-            "/{}/adminconsent?client_id={}",
+            "/{}/v2.0/adminconsent?client_id={}&scope=",
             h.tenant.tenant_id(),
             app.app_id
         )),

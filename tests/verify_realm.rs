@@ -179,7 +179,7 @@ async fn verify_reports_success_bad_secret_bad_config_unreachable_and_missing_co
     }
     assert!(
         out.stdout.contains(&format!(
-            "{}/{}/adminconsent?client_id={}",
+            "{}/{}/v2.0/adminconsent?client_id={}&scope=",
             h.tenant.access_token_host(),
             h.tenant.tenant_id(),
             app.app_id

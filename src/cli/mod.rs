@@ -12,6 +12,7 @@ pub mod fake_tenant_cmd;
 pub mod keystore_cmd;
 pub mod provision_cmd;
 pub mod realm_args;
+pub mod role_mapping_cmd;
 pub mod secret_output;
 pub mod setup_cmd;
 pub mod status_cmd;
@@ -75,6 +76,8 @@ pub enum Command {
     Rotate(setup_cmd::RotateArgs),
     /// Show the realm's app, permissions and secret expiry; compare config dirs with it.
     Status(status_cmd::StatusArgs),
+    /// Print the Elasticsearch role mapping (PUT /_security/role_mapping) for Entra groups by name or ID.
+    RoleMapping(role_mapping_cmd::RoleMappingArgs),
     /// Manage elasticsearch.keystore (a drop-in for bin/elasticsearch-keystore).
     Keystore(keystore_cmd::KeystoreArgs),
     /// Create or update the realm's Entra ID application through Microsoft Graph.
@@ -126,6 +129,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Verify(args) => block_on(verify_cmd::run(args, &global)),
         Command::Rotate(args) => block_on(setup_cmd::run_rotate(args, &global)),
         Command::Status(args) => block_on(status_cmd::run(args, &global)),
+        Command::RoleMapping(args) => block_on(role_mapping_cmd::run(args, &global)),
         Command::Completions(args) => docs_cmd::completions(args),
         Command::Man(args) => docs_cmd::man(args),
     }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
 use super::catalog::{self, GRAPH_APP_ID};
+use super::group_routes;
 use super::jwt::TokenRejection;
 use super::odata::{self, QueryOptions};
 use super::reply::{GraphError, Reply};
@@ -64,12 +65,12 @@ pub(crate) struct GraphCall<'a> {
 }
 
 /// Who is calling, from the verified token.
-struct Caller {
+pub(crate) struct Caller {
     roles: Vec<String>,
 }
 
 impl Caller {
-    fn require(&self, any_of: &[&str]) -> Result<(), GraphError> {
+    pub(crate) fn require(&self, any_of: &[&str]) -> Result<(), GraphError> {
         if self.roles.iter().any(|r| any_of.contains(&r.as_str())) {
             Ok(())
         } else {
@@ -131,14 +132,18 @@ fn route(st: &mut TenantState, call: &GraphCall) -> Result<Reply, GraphError> {
         ("organization", None) if *call.method == Method::GET => organization(st, &ctx),
         ("users", None) if *call.method == Method::GET => list_users(st, &ctx),
         ("users", Some(key)) if *call.method == Method::GET => user_entity(st, &ctx, key, rest),
-        ("organization" | "users", _) => Err(GraphError::method_not_allowed()),
+        ("groups", None) if *call.method == Method::GET => group_routes::list_groups(st, &ctx),
+        ("groups", Some((_, id))) if *call.method == Method::GET => {
+            group_routes::group_entity(st, &ctx, &id, rest)
+        }
+        ("organization" | "users" | "groups", _) => Err(GraphError::method_not_allowed()),
         _ => Err(GraphError::unknown_segment(&collection)),
     }
 }
 
-struct Ctx<'a> {
-    caller: &'a Caller,
-    q: &'a QueryOptions,
+pub(crate) struct Ctx<'a> {
+    pub caller: &'a Caller,
+    pub q: &'a QueryOptions,
     call: &'a GraphCall<'a>,
 }
 
@@ -162,7 +167,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn list(&self, fragment: &str, items: Vec<Value>, page_size: usize) -> Reply {
+    pub(crate) fn list(&self, fragment: &str, items: Vec<Value>, page_size: usize) -> Reply {
         let (value, next) = odata::page(self.q, page_size, items, &self.self_url());
         let mut body = json!({
             "@odata.context": self.context(fragment),
@@ -174,7 +179,7 @@ impl Ctx<'_> {
         Reply::ok(body)
     }
 
-    fn entity(&self, fragment: &str, item: Value) -> Reply {
+    pub(crate) fn entity(&self, fragment: &str, item: Value) -> Reply {
         let mut item = self.q.project(item);
         if let Value::Object(m) = &mut item {
             m.insert("@odata.context".into(), json!(self.context(fragment)));

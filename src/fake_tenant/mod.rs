@@ -19,6 +19,7 @@
 mod catalog;
 mod faults;
 mod graph_routes;
+mod group_routes;
 mod issued;
 mod jwt;
 mod listener;

@@ -23,20 +23,55 @@ pub(crate) struct ConsentState {
     pub missing: Vec<String>,
 }
 
+/// The `redirect_uri` of the admin-consent link. Microsoft's v2 endpoint requires one and
+/// refuses any that is not registered on the application, so the instructions say to register
+/// it; after consenting, the browser lands on it with `admin_consent=True` (nothing needs to
+/// listen there: the consent is recorded before the redirect).
+pub const CONSENT_REDIRECT_URI: &str = "https://localhost";
+
+/// The `state` of the admin-consent link (returned on the redirect; names who sent the admin).
+const CONSENT_STATE: &str = "msgraph-keystore";
+
 /// How an administrator grants the consent the caller could not: the portal path and the
 /// admin-consent URL on the cloud's login host.
 pub fn admin_consent_instructions(tenant_id: &str, app_id: &str, endpoints: &Endpoints) -> String {
-    instructions(tenant_id, app_id, &endpoints.access_token_host)
+    instructions(
+        tenant_id,
+        app_id,
+        &endpoints.access_token_host,
+        &endpoints.scope,
+    )
 }
 
-fn instructions(tenant_id: &str, app_id: &str, login_host: &str) -> String {
+/// Microsoft identity platform's documented admin-consent endpoint
+/// (learn.microsoft.com/entra/identity-platform/v2-admin-consent):
+/// `{login}/{tenant}/v2.0/adminconsent` with its required `client_id`, `scope` and
+/// `redirect_uri`, and the recommended `state`. `scope` is the Graph resource's `/.default`:
+/// "In order to request app permissions, you must use the /.default value", which asks for
+/// everything the application declares in `requiredResourceAccess`. (The older
+/// `{login}/{tenant}/adminconsent?client_id=…` form is not documented by Microsoft.)
+pub fn admin_consent_url(login_host: &str, tenant_id: &str, app_id: &str, scope: &str) -> String {
+    let enc = crate::graph::odata::encode_query_value;
+    format!(
+        "{}/{}/v2.0/adminconsent?client_id={}&scope={}&redirect_uri={}&state={}",
+        login_host.trim_end_matches('/'),
+        enc(tenant_id),
+        enc(app_id),
+        enc(scope),
+        enc(CONSENT_REDIRECT_URI),
+        CONSENT_STATE
+    )
+}
+
+fn instructions(tenant_id: &str, app_id: &str, login_host: &str, scope: &str) -> String {
     format!(
         "An administrator (Privileged Role Administrator or Global Administrator) must grant admin consent for the application with client ID {app_id}:\n\
          \x20 - in the Microsoft Entra admin center: Entra ID → Enterprise applications → (the application) → Permissions → Grant admin consent for the tenant\n\
          \x20   (or: Entra ID → App registrations → (the application) → API permissions → Grant admin consent)\n\
-         \x20 - or open: {}/{tenant_id}/adminconsent?client_id={app_id}\n\
+         \x20 - or open Microsoft's admin-consent endpoint, after adding {CONSENT_REDIRECT_URI} as a Web redirect URI of the application (App registrations → (the application) → Authentication; the endpoint refuses an unregistered redirect_uri):\n\
+         \x20   {}\n\
          Then run this command again to confirm the permissions are granted.",
-        login_host.trim_end_matches('/')
+        admin_consent_url(login_host, tenant_id, app_id, scope)
     )
 }
 
@@ -155,7 +190,12 @@ impl Flow<'_> {
         }
         let outcome = if forbidden {
             ConsentOutcome::Forbidden {
-                instructions: instructions(tenant_id, app_id, &self.opts.access_token_host),
+                instructions: instructions(
+                    tenant_id,
+                    app_id,
+                    &self.opts.access_token_host,
+                    self.graph.scope(),
+                ),
             }
         } else {
             ConsentOutcome::Granted
@@ -228,13 +268,56 @@ mod tests {
         assert!(text.contains("Enterprise applications"), "{text}");
         assert!(text.contains("Grant admin consent"), "{text}");
         assert!(
-            text.contains("https://login.microsoftonline.us/tenant-1/adminconsent?client_id=app-1"),
+            text.contains("https://login.microsoftonline.us/tenant-1/v2.0/adminconsent?client_id=app-1&scope=https%3A%2F%2Fgraph.microsoft.us%2F.default&"),
             "{text}"
         );
-        let text = instructions("t", "a", "http://127.0.0.1:9/");
         assert!(
-            text.contains("http://127.0.0.1:9/t/adminconsent?client_id=a"),
+            text.contains("adding https://localhost as a Web redirect URI"),
             "{text}"
+        );
+        let text = instructions(
+            "t",
+            "a",
+            "http://127.0.0.1:9/",
+            "https://graph.microsoft.com/.default",
+        );
+        assert!(
+            text.contains("http://127.0.0.1:9/t/v2.0/adminconsent?client_id=a&"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_consent_url_is_the_documented_v2_endpoint_with_its_parameters() {
+        let url = admin_consent_url(
+            "https://login.microsoftonline.com/",
+            "contoso.onmicrosoft.com",
+            "00001111-aaaa-2222-bbbb-3333cccc4444",
+            "https://graph.microsoft.com/.default",
+        );
+        let parsed = match url::Url::parse(&url) {
+            Ok(u) => u,
+            Err(e) => panic!("{url}: {e}"),
+        };
+        assert_eq!(parsed.path(), "/contoso.onmicrosoft.com/v2.0/adminconsent");
+        let query: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        assert_eq!(
+            query,
+            vec![
+                (
+                    "client_id".into(),
+                    "00001111-aaaa-2222-bbbb-3333cccc4444".into()
+                ),
+                (
+                    "scope".into(),
+                    "https://graph.microsoft.com/.default".into()
+                ),
+                ("redirect_uri".into(), CONSENT_REDIRECT_URI.into()),
+                ("state".into(), "msgraph-keystore".into()),
+            ]
         );
     }
 }

@@ -22,7 +22,7 @@ mod secret;
 mod tenant;
 pub mod wait;
 
-pub use consent::admin_consent_instructions;
+pub use consent::{admin_consent_instructions, admin_consent_url, CONSENT_REDIRECT_URI};
 pub use deprovision::{deprovision, Deprovisioned};
 pub use error::ProvisionError;
 pub use flow::provision;
