@@ -145,7 +145,7 @@ fn realm_graph(
     crate::setup::local::check_config_dir(dir)?;
     let yml = EsYml::load(dir)?;
     yml.check_realm(&args.realm)?;
-    let realm = yml.realm(&args.realm);
+    let realm = yml.realm(&args.realm)?;
     let missing = |setting: &str| {
         CliError::new(
             ExitCode::Config,
