@@ -593,6 +593,7 @@ fn read_value_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, CliError> {
 /// Lock the config directory of a keystore that must already exist. The existence check
 /// comes first so a missing keystore (or config directory) gets Elasticsearch's message.
 fn lock_existing(dir: &Path) -> Result<keystore::KeystoreLock, CliError> {
+    require_dir(dir)?;
     if keystore::read_header(dir)?.is_none() {
         return Err(not_found(dir));
     }

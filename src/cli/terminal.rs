@@ -144,11 +144,17 @@ impl Terminal {
                 CliError::new(ExitCode::Software, format!("{STDIN_UNREADABLE} ({e})"))
             });
         }
+        self.ask(prompt)
+    }
+
+    /// Show `prompt` and read the answer line. Without a terminal nobody's Enter key ends the
+    /// prompt's line, so it is ended here: whatever follows on stderr (an `ERROR: …` line, the
+    /// next prompt) starts a line of its own.
+    fn ask(&mut self, prompt: &str) -> Result<SecretString, CliError> {
         self.prompt(prompt)?;
         let line = self.read_line();
-        if line.is_err() && !prompt.is_empty() {
-            // End the prompt's line, so the error that follows starts a line of its own.
-            let _ = writeln!(self.stderr);
+        if !prompt.is_empty() && !self.is_interactive() {
+            let _ = writeln!(self.stderr).and_then(|_| self.stderr.flush());
         }
         line
     }
@@ -158,8 +164,7 @@ impl Terminal {
     pub fn prompt_yes_no(&mut self, question: &str) -> Result<bool, CliError> {
         let prompt = format!("{question} [y/N]");
         loop {
-            self.prompt(&prompt)?;
-            let answer = self.read_line()?;
+            let answer = self.ask(&prompt)?;
             let answer = answer.expose_secret().to_lowercase();
             match answer.as_str() {
                 "" | "n" => return Ok(false),
@@ -486,7 +491,7 @@ mod tests {
                 .expose_secret(),
             "v"
         );
-        assert_eq!(err.text(), "Enter value for a: ");
+        assert_eq!(err.text(), "Enter value for a: \n");
         assert_eq!(out.text(), "");
     }
 
