@@ -52,7 +52,8 @@ fn expect_error(o: &Output, code: i32) -> String {
     let suffix = format!(", with exit code {code}");
     assert!(errors[0].ends_with(&suffix), "no {suffix:?}: {text}");
     assert!(
-        text.lines().all(|l| !l.starts_with("error:") && !l.starts_with("Usage:")),
+        text.lines()
+            .all(|l| !l.starts_with("error:") && !l.starts_with("Usage:")),
         "clap's several-line error: {text}"
     );
     errors[0].to_owned()
@@ -83,7 +84,10 @@ impl Conf {
 
     fn keystore(&self, args: &[&str], stdin: &[u8]) -> Output {
         let mut cmd = bin();
-        cmd.arg("keystore").args(args).arg("--config").arg(&self.dir);
+        cmd.arg("keystore")
+            .args(args)
+            .arg("--config")
+            .arg(&self.dir);
         run(cmd, stdin)
     }
 
@@ -314,7 +318,11 @@ fn exit_70_no_password_without_a_terminal() {
     let conf = Conf::with_password("pw-70");
     let check = |o: &Output| {
         let line = expect_error(o, 70);
-        for way in ["--password-file", "KEYSTORE_PASSWORD,", "KEYSTORE_PASSWORD_FILE"] {
+        for way in [
+            "--password-file",
+            "KEYSTORE_PASSWORD,",
+            "KEYSTORE_PASSWORD_FILE",
+        ] {
             assert!(line.contains(way), "{way} missing: {line}");
         }
     };
@@ -390,10 +398,7 @@ fn exit_78_config_dir_missing_for_every_keystore_command() {
         &["passwd"][..],
     ] {
         let mut cmd = bin();
-        cmd.arg("keystore")
-            .args(args)
-            .arg("--config")
-            .arg(&missing);
+        cmd.arg("keystore").args(args).arg("--config").arg(&missing);
         let o = run(cmd, b"v\n");
         let line = expect_error(&o, 78);
         assert!(line.contains(missing.to_str().unwrap()), "{args:?}: {line}");
@@ -416,7 +421,12 @@ fn table_codes(doc: &str) -> Vec<i32> {
     let mut codes = Vec::new();
     let mut in_table = false;
     for line in doc.lines() {
-        let cells: Vec<&str> = line.trim().trim_matches('|').split('|').map(str::trim).collect();
+        let cells: Vec<&str> = line
+            .trim()
+            .trim_matches('|')
+            .split('|')
+            .map(str::trim)
+            .collect();
         if !line.trim_start().starts_with('|') {
             in_table = false;
             continue;
@@ -425,7 +435,11 @@ fn table_codes(doc: &str) -> Vec<i32> {
             in_table = true;
             continue;
         }
-        if !in_table || cells.iter().all(|c| c.chars().all(|ch| ch == '-' || ch == ':')) {
+        if !in_table
+            || cells
+                .iter()
+                .all(|c| c.chars().all(|ch| ch == '-' || ch == ':'))
+        {
             continue;
         }
         let code = cells[0]
@@ -453,8 +467,16 @@ fn every_row_of_the_table_has_a_case_and_every_case_a_row() {
     let table = table_codes(DOC);
     assert!(table.len() >= 13, "the table was not found: {table:?}");
     let tested = tested_codes(THIS_FILE);
-    let untested: Vec<i32> = table.iter().copied().filter(|c| !tested.contains(c)).collect();
-    let undocumented: Vec<i32> = tested.iter().copied().filter(|c| !table.contains(c)).collect();
+    let untested: Vec<i32> = table
+        .iter()
+        .copied()
+        .filter(|c| !tested.contains(c))
+        .collect();
+    let undocumented: Vec<i32> = tested
+        .iter()
+        .copied()
+        .filter(|c| !table.contains(c))
+        .collect();
     assert!(
         untested.is_empty(),
         "docs/exit-codes.md lists codes no exit_<code>_ test covers: {untested:?}"
@@ -478,7 +500,8 @@ fn every_row_of_the_table_has_a_case_and_every_case_a_row() {
 
 #[test]
 fn the_table_parser_sees_rows_and_only_rows() {
-    let doc = "text | not a table\n\n| code | name |\n|---|---|\n| 0 | ok |\n| 64 | usage |\n\nafter\n";
+    let doc =
+        "text | not a table\n\n| code | name |\n|---|---|\n| 0 | ok |\n| 64 | usage |\n\nafter\n";
     assert_eq!(table_codes(doc), vec![0, 64]);
     assert_eq!(
         tested_codes("fn exit_3_x() {}\n    fn exit_70_y() {}\nfn other() {}\n"),

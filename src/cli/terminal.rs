@@ -587,7 +587,11 @@ mod tests {
         let e = resolve_keystore_password(&mut t, None, no_env).unwrap_err();
         assert_eq!(e.code.code(), 70);
         assert!(e.message.starts_with(STDIN_UNREADABLE), "{}", e.message);
-        for way in ["--password-file", "KEYSTORE_PASSWORD,", "KEYSTORE_PASSWORD_FILE"] {
+        for way in [
+            "--password-file",
+            "KEYSTORE_PASSWORD,",
+            "KEYSTORE_PASSWORD_FILE",
+        ] {
             assert!(e.message.contains(way), "{way} missing: {}", e.message);
         }
         // The prompt's line is ended, so the ERROR line starts on its own.
