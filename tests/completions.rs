@@ -34,23 +34,21 @@ fn have(shell: &str) -> bool {
 /// What bash offers for `line` (the cursor at its end), as its completion machinery calls
 /// the function the script registered with `complete -F`.
 fn bash_complete(script: &Path, line: &str) -> Vec<String> {
-    let program = format!(
-        r#"source "$1"
+    let program = r#"source "$1"
 line="$2"
 read -r -a COMP_WORDS <<< "$line"
 [[ "$line" == *" " ]] && COMP_WORDS+=("")
-COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))
+COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
 COMP_LINE="$line"
-COMP_POINT=${{#line}}
+COMP_POINT=${#line}
 func=$(complete -p msgraph-keystore | sed -E 's/.*-F ([^ ]+).*/\1/')
 prev=""
-(( COMP_CWORD > 0 )) && prev="${{COMP_WORDS[COMP_CWORD-1]}}"
-"$func" msgraph-keystore "${{COMP_WORDS[COMP_CWORD]}}" "$prev"
-printf '%s\n' "${{COMPREPLY[@]}}"
-"#
-    );
+(( COMP_CWORD > 0 )) && prev="${COMP_WORDS[COMP_CWORD-1]}"
+"$func" msgraph-keystore "${COMP_WORDS[COMP_CWORD]}" "$prev"
+printf '%s\n' "${COMPREPLY[@]}"
+"#;
     let out = Command::new("bash")
-        .args(["--norc", "--noprofile", "-c", &program, "bash"])
+        .args(["--norc", "--noprofile", "-c", program, "bash"])
         .arg(script)
         .arg(line)
         .output()
