@@ -360,12 +360,11 @@ fn print_banner(tenant: &FakeTenant, files: &CredentialFiles, verbosity: Verbosi
             "\n  tenant id        {tenant}\n  token endpoint   {token}\n  graph            {graph}\n  admin client id  {client}\n  credentials      {env} (secret in {secret}, both mode 0600){ca_line}\n\
              \nTry it, in another shell:\n\
              \n  set -a; . {env}; set +a\
-             \n  msgraph-keystore provision --app-name demo-realm \\\
-             \n      --access-token-host {host} --graph-host {graph}{ca_flag} \\\
-             \n      --secret-file ./demo-realm.secret\
-             \n  msgraph-keystore setup --config ./es-config --realm microsoft_graph1 \\\
+             \n  mkdir es-config\
+             \n  msgraph-keystore setup --config ./es-config --realm microsoft_graph1 --app-name demo-realm \\\
              \n      --access-token-host {host} --graph-host {graph}{ca_flag}\
-             \n  msgraph-keystore verify --config ./es-config --realm microsoft_graph1{ca_flag}\n\
+             \n  msgraph-keystore verify --config ./es-config --realm microsoft_graph1{ca_flag}\
+             \n  msgraph-keystore keystore list --config ./es-config\n\
              \nStop with Ctrl-C.",
             tenant = tenant.tenant_id(),
             token = tenant.token_url(),

@@ -87,7 +87,7 @@ pub enum KeystoreCommand {
 /// Where the password of an existing keystore comes from, besides the environment and stdin.
 #[derive(Debug, Args)]
 pub struct PasswordArgs {
-    /// Read the keystore password from FILE (one trailing newline is ignored).
+    /// Read the keystore password from FILE (its first line, as the Docker image reads KEYSTORE_PASSWORD_FILE).
     #[arg(long = "password-file", value_name = "FILE")]
     pub password_file: Option<PathBuf>,
 }
@@ -328,6 +328,9 @@ fn open_existing(
     password: &PasswordArgs,
     access: Access,
 ) -> Result<Keystore, CliError> {
+    // A missing config directory is a configuration error (78) for every command, as it is
+    // for `create`; a directory without a keystore is Elasticsearch's "not found" (65).
+    require_dir(dir)?;
     let header = keystore::read_header(dir)?.ok_or_else(|| not_found(dir))?;
     let pw = if header.has_password {
         read_keystore_password(term, password.password_file.as_deref())?
@@ -590,6 +593,7 @@ fn read_value_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, CliError> {
 /// Lock the config directory of a keystore that must already exist. The existence check
 /// comes first so a missing keystore (or config directory) gets Elasticsearch's message.
 fn lock_existing(dir: &Path) -> Result<keystore::KeystoreLock, CliError> {
+    require_dir(dir)?;
     if keystore::read_header(dir)?.is_none() {
         return Err(not_found(dir));
     }

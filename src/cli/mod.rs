@@ -97,14 +97,18 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = match e.kind() {
+            return match e.kind() {
                 clap::error::ErrorKind::DisplayHelp
                 | clap::error::ErrorKind::DisplayVersion
-                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
-                _ => ExitCode::Usage.code(),
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = e.print();
+                    0
+                }
+                _ => {
+                    report(&CliError::usage(usage_error_line(&e.render().to_string())));
+                    ExitCode::Usage.code()
+                }
             };
-            let _ = e.print();
-            return code;
         }
     };
     init_logging(&cli.global);
@@ -152,6 +156,52 @@ where
             )
         })?;
     runtime.block_on(fut)
+}
+
+/// clap's several-line usage error as one message, so that every error is one
+/// `ERROR: …, with exit code 64` line: the error, its tips in brackets, the usage line.
+///
+/// `error: unexpected argument '--con' found\n\n  tip: a similar argument exists: '--config'\n\n
+/// Usage: msgraph-keystore setup --config <DIR>\n\nFor more information, try '--help'.` becomes
+/// `unexpected argument '--con' found (tip: a similar argument exists: '--config'); usage:
+/// msgraph-keystore setup --config <DIR>; more with --help`.
+pub fn usage_error_line(rendered: &str) -> String {
+    let mut message = String::new();
+    let mut tips = Vec::new();
+    let mut usage = None;
+    let mut in_error = false;
+    for line in rendered.lines() {
+        let trimmed = line.trim();
+        if let Some(first) = line.strip_prefix("error: ") {
+            message.push_str(first.trim_end());
+            in_error = true;
+        } else if let Some(tip) = trimmed.strip_prefix("tip: ") {
+            tips.push(tip.to_owned());
+            in_error = false;
+        } else if let Some(u) = line.strip_prefix("Usage: ") {
+            usage = Some(u.trim().to_owned());
+            in_error = false;
+        } else if trimmed.is_empty() {
+            in_error = false;
+        } else if in_error {
+            // The indented list under "the following required arguments were not provided:".
+            message.push(' ');
+            message.push_str(trimmed);
+        }
+    }
+    if message.is_empty() {
+        message = "invalid command line".to_owned();
+    }
+    let message = message.trim_end_matches(':');
+    let mut line = message.to_owned();
+    if !tips.is_empty() {
+        line.push_str(&format!(" (tip: {})", tips.join("; ")));
+    }
+    if let Some(usage) = usage {
+        line.push_str(&format!("; usage: {usage}"));
+    }
+    line.push_str("; more with --help");
+    line
 }
 
 /// Print an error the way Elasticsearch's CLI does.

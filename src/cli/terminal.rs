@@ -15,7 +15,7 @@ use std::path::Path;
 
 use crate::cli::Verbosity;
 use crate::exit::{CliError, ExitCode};
-use crate::secret::{ExposeSecret, SecretString, Zeroizing};
+use crate::secret::{ExposeSecret, SecretString, Zeroize, Zeroizing};
 
 /// Elasticsearch's message when stdin ends before a line could be read (its exit code is 70).
 pub const STDIN_UNREADABLE: &str =
@@ -144,8 +144,19 @@ impl Terminal {
                 CliError::new(ExitCode::Software, format!("{STDIN_UNREADABLE} ({e})"))
             });
         }
+        self.ask(prompt)
+    }
+
+    /// Show `prompt` and read the answer line. Without a terminal nobody's Enter key ends the
+    /// prompt's line, so it is ended here: whatever follows on stderr (an `ERROR: …` line, the
+    /// next prompt) starts a line of its own.
+    fn ask(&mut self, prompt: &str) -> Result<SecretString, CliError> {
         self.prompt(prompt)?;
-        self.read_line()
+        let line = self.read_line();
+        if !prompt.is_empty() && !self.is_interactive() {
+            let _ = writeln!(self.stderr).and_then(|_| self.stderr.flush());
+        }
+        line
     }
 
     /// Ask a yes/no question, default No. `y`/`n` in any case; an empty line means No;
@@ -153,8 +164,7 @@ impl Terminal {
     pub fn prompt_yes_no(&mut self, question: &str) -> Result<bool, CliError> {
         let prompt = format!("{question} [y/N]");
         loop {
-            self.prompt(&prompt)?;
-            let answer = self.read_line()?;
+            let answer = self.ask(&prompt)?;
             let answer = answer.expose_secret().to_lowercase();
             match answer.as_str() {
                 "" | "n" => return Ok(false),
@@ -250,7 +260,11 @@ fn secret_from_utf8(mut bytes: Zeroizing<Vec<u8>>, source: &str) -> Result<Secre
     }
 }
 
-/// Read a password file: its bytes as UTF-8, one trailing `\n` or `\r\n` removed.
+/// Read a password file the way Elasticsearch's Docker image hands one to Elasticsearch:
+/// `elasticsearch-env-from-file` sets `KEYSTORE_PASSWORD="$(cat FILE)"` (command substitution
+/// drops every trailing newline) and the entrypoint feeds that to stdin with `<<<`, where ES's
+/// terminal reads one line and drops one `\r` before its end. So a file written by `echo`, by an
+/// editor that adds a blank line, or on Windows (`\r\n`) all give the same password ES uses.
 fn read_password_file(path: &Path, what: &str) -> Result<SecretString, CliError> {
     let bytes = std::fs::read(path).map_err(|e| {
         CliError::new(
@@ -259,8 +273,22 @@ fn read_password_file(path: &Path, what: &str) -> Result<SecretString, CliError>
         )
     })?;
     let mut bytes = Zeroizing::new(bytes);
-    strip_line_ending(&mut bytes);
+    first_line_as_docker_reads_it(&mut bytes);
     secret_from_utf8(bytes, &format!("the {what} [{}]", path.display()))
+}
+
+/// `$(cat FILE)` then one line read by ES's terminal: the text before the first `\n`, less one
+/// `\r` at its end. (Dropping the trailing newlines first cannot change the first line.)
+fn first_line_as_docker_reads_it(bytes: &mut Zeroizing<Vec<u8>>) {
+    if let Some(end) = bytes.iter().position(|&b| b == b'\n') {
+        // The rest is cleared before it is cut off: the bytes are later moved into a String
+        // whose spare capacity nothing would clear.
+        bytes[end..].zeroize();
+        bytes.truncate(end);
+    }
+    if bytes.last() == Some(&b'\r') {
+        bytes.pop();
+    }
 }
 
 /// Refuse a `KEYSTORE_PASSWORD_FILE` that others could read, as the Docker image's
@@ -325,20 +353,38 @@ fn resolve_keystore_password(
                 "Both {ENV_KEYSTORE_PASSWORD_FILE} and {ENV_KEYSTORE_PASSWORD} are set. These are mutually exclusive; unset one of them"
             ),
         )),
-        (Some(value), None) => value.into_string().map(SecretString::from).map_err(|raw| {
-            drop(Zeroizing::new(raw.into_encoded_bytes()));
-            CliError::new(
-                ExitCode::DataError,
-                format!("{ENV_KEYSTORE_PASSWORD} is not valid UTF-8 text"),
-            )
-        }),
+        (Some(value), None) => {
+            // The Docker entrypoint passes it to ES on stdin (`<<<"$KEYSTORE_PASSWORD"`),
+            // which reads one line of it: the same value as from a file.
+            let mut bytes = Zeroizing::new(value.into_encoded_bytes());
+            first_line_as_docker_reads_it(&mut bytes);
+            secret_from_utf8(bytes, ENV_KEYSTORE_PASSWORD)
+        }
         (None, Some(file)) => {
             let path = Path::new(&file);
             check_private_mode(path)?;
             read_password_file(path, &format!("password file named by {ENV_KEYSTORE_PASSWORD_FILE}"))
         }
-        (None, None) => term.read_secret(PASSWORD_PROMPT),
+        (None, None) => term.read_secret(PASSWORD_PROMPT).map_err(|e| {
+            if e.code == ExitCode::Software && e.message.starts_with(STDIN_UNREADABLE) {
+                no_password_given()
+            } else {
+                e
+            }
+        }),
     }
+}
+
+/// A protected keystore, no password source, no terminal, and stdin already at its end: the
+/// exit code stays Elasticsearch's (70) so scripts written for its CLI keep working, and the
+/// message says how to pass the password without a terminal.
+fn no_password_given() -> CliError {
+    CliError::new(
+        ExitCode::Software,
+        format!(
+            "{STDIN_UNREADABLE} The keystore is password-protected and no password was given: pass it with --password-file FILE, {ENV_KEYSTORE_PASSWORD}, or {ENV_KEYSTORE_PASSWORD_FILE} (a file of mode 600 or 400), or as the first line of standard input"
+        ),
+    )
 }
 
 /// A new keystore password (`create -p`, `passwd`): `--new-password-file FILE`, else asked
@@ -445,7 +491,7 @@ mod tests {
                 .expose_secret(),
             "v"
         );
-        assert_eq!(err.text(), "Enter value for a: ");
+        assert_eq!(err.text(), "Enter value for a: \n");
         assert_eq!(out.text(), "");
     }
 
@@ -500,18 +546,56 @@ mod tests {
     }
 
     #[test]
-    fn keystore_password_from_file_strips_one_newline() {
+    fn keystore_password_file_is_read_as_the_docker_image_reads_it() {
+        // `KEYSTORE_PASSWORD="$(cat FILE)"`, then one line of `<<<"$KEYSTORE_PASSWORD"`.
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("pw");
-        std::fs::write(&file, "s3cret\n\n").unwrap();
         let (mut t, _, _) = piped(b"stdin-pw\n", Verbosity::Normal);
-        let pw = resolve_keystore_password(&mut t, Some(&file), no_env).unwrap();
-        assert_eq!(pw.expose_secret(), "s3cret\n");
-        std::fs::write(&file, "s3cret\r\n").unwrap();
-        let pw = resolve_keystore_password(&mut t, Some(&file), no_env).unwrap();
-        assert_eq!(pw.expose_secret(), "s3cret");
+        for (contents, expected) in [
+            (&b"s3cret\n\n"[..], "s3cret"),
+            (b"s3cret\n", "s3cret"),
+            (b"s3cret", "s3cret"),
+            (b"s3cret\r\n", "s3cret"),
+            (b"s3cret\r\n\r\n", "s3cret"),
+            (b"s3 cret \n", "s3 cret "),
+            (b"s3cret\nsecond line\n", "s3cret"),
+            (b"\n", ""),
+        ] {
+            std::fs::write(&file, contents).unwrap();
+            let pw = resolve_keystore_password(&mut t, Some(&file), no_env).unwrap();
+            assert_eq!(pw.expose_secret(), expected, "file {contents:?}");
+        }
         // The stdin line was not consumed.
         assert_eq!(t.read_line().unwrap().expose_secret(), "stdin-pw");
+    }
+
+    #[test]
+    fn keystore_password_env_is_one_line_as_the_docker_entrypoint_feeds_it() {
+        let (mut t, _, _) = piped(b"", Verbosity::Normal);
+        let env = |k: &str| (k == ENV_KEYSTORE_PASSWORD).then(|| OsString::from("pw\r\n"));
+        assert_eq!(
+            resolve_keystore_password(&mut t, None, env)
+                .unwrap()
+                .expose_secret(),
+            "pw"
+        );
+    }
+
+    #[test]
+    fn no_password_without_a_terminal_names_the_three_ways_to_pass_it() {
+        let (mut t, _, err) = piped(b"", Verbosity::Normal);
+        let e = resolve_keystore_password(&mut t, None, no_env).unwrap_err();
+        assert_eq!(e.code.code(), 70);
+        assert!(e.message.starts_with(STDIN_UNREADABLE), "{}", e.message);
+        for way in [
+            "--password-file",
+            "KEYSTORE_PASSWORD,",
+            "KEYSTORE_PASSWORD_FILE",
+        ] {
+            assert!(e.message.contains(way), "{way} missing: {}", e.message);
+        }
+        // The prompt's line is ended, so the ERROR line starts on its own.
+        assert_eq!(err.text(), format!("{PASSWORD_PROMPT}\n"));
     }
 
     #[test]

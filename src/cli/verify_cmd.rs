@@ -19,7 +19,7 @@ use crate::setup::verify::{self, VerifyInput, VerifyReport};
 /// Prove the realm's credentials work, exactly as the realm will use them, before a restart.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Example:\n  msgraph-keystore verify --config /etc/elasticsearch --realm microsoft_graph1\n\nExit codes: 0 ok, 4 credentials rejected, 5 permissions missing (admin consent), 69 unreachable, 65/78 local configuration."
+    after_help = "Example:\n  msgraph-keystore verify --config /etc/elasticsearch --realm microsoft_graph1\n\nExit codes: 0 ok, 4 credentials rejected, 5 permissions missing (admin consent), 69 unreachable, 65/78 local configuration, 70 a password-protected keystore and no password given (--password-file, KEYSTORE_PASSWORD, KEYSTORE_PASSWORD_FILE); all codes: docs/exit-codes.md."
 )]
 pub struct VerifyArgs {
     /// Elasticsearch config directory [default: $ES_PATH_CONF].
