@@ -75,6 +75,9 @@ impl QueryOptions {
     }
 }
 
+/// Items on a page when the request has no `$top` (Graph's default page size).
+pub const DEFAULT_PAGE: usize = 100;
+
 /// Build the `value`/`@odata.nextLink` page for `items` (already filtered).
 /// `self_url` is the absolute URL of the collection, without a query.
 pub fn page(
@@ -83,7 +86,8 @@ pub fn page(
     items: Vec<Value>,
     self_url: &str,
 ) -> (Vec<Value>, Option<String>) {
-    let size = q.top.unwrap_or(page_size).min(page_size).max(1);
+    // Graph pages 100 items unless `$top` asks for more (up to 999); the knob caps both.
+    let size = q.top.unwrap_or(DEFAULT_PAGE).min(page_size).max(1);
     let total = items.len();
     let start = q.skip.min(total);
     let end = (start + size).min(total);
