@@ -131,7 +131,10 @@ fn route(st: &mut TenantState, call: &GraphCall) -> Result<Reply, GraphError> {
         },
         ("serviceprincipals", Some(key)) => sp_entity(st, &ctx, key, rest),
         ("organization", None) if *call.method == Method::GET => organization(st, &ctx),
-        ("users", None) if *call.method == Method::GET => list_users(st, &ctx),
+        ("users", None) if *call.method == Method::GET => {
+            grant_not_replicated(st, &caller)?;
+            list_users(st, &ctx)
+        }
         ("users", Some(key)) if *call.method == Method::GET => {
             grant_not_replicated(st, &caller)?;
             user_entity(st, &ctx, key, rest)

@@ -454,4 +454,21 @@ mod tests {
         assert!(QueryOptions::parse(Some("$top=0")).is_err());
         assert!(QueryOptions::parse(Some("$skiptoken=garbage")).is_err());
     }
+
+    #[test]
+    fn pages_hold_100_by_default_and_up_to_999_with_top() {
+        let items: Vec<Value> = (0..1200).map(|i| json!({ "id": i })).collect();
+        let none = QueryOptions::default();
+        let (first, next) = page(&none, 999, items.clone(), "http://h/v1.0/x");
+        assert_eq!((first.len(), next.is_some()), (DEFAULT_PAGE, true));
+        let top = QueryOptions::parse(Some("%24select=id&%24top=999")).unwrap_or_default();
+        assert_eq!(top.top, Some(999), "Kiota writes `$` as %24");
+        let (first, next) = page(&top, 999, items.clone(), "http://h/v1.0/x");
+        assert_eq!(first.len(), 999);
+        let next = next.unwrap_or_default();
+        assert!(next.contains("%24select=id&%24top=999&%24skiptoken="), "{next}");
+        // The server-side cap wins over `$top` (Graph may return fewer than asked).
+        let (first, _) = page(&top, 250, items, "http://h/v1.0/x");
+        assert_eq!(first.len(), 250);
+    }
 }
