@@ -54,7 +54,10 @@ async fn realm_reference_lines(h: &Harness, dir: &Path, principal: &str) -> Vec<
         },
         Err(e) => panic!("token: {e}"),
     };
-    let bearer = token["access_token"].as_str().unwrap_or_default().to_string();
+    let bearer = token["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     // RFC 6570 simple expansion of {user%2Did}: `@` is reserved, so it is encoded.
     let user = principal.replace('@', "%40");
     let graph = h.tenant.graph_host();
@@ -108,19 +111,30 @@ async fn verify_principal_sends_the_realms_request_lines_and_reads_every_page() 
     })
     .await;
     let dir = configured(&h, "config", &[]).await;
-    let (user_id, upn, groups) = h.tenant.add_user_with_groups("Many Groups", "many", "Team", 250);
+    let (user_id, upn, groups) = h
+        .tenant
+        .add_user_with_groups("Many Groups", "many", "Team", 250);
     // One nested group too: the realm asks for transitive membership.
     let parent = h.tenant.add_group("Parent of Team 1");
     h.tenant.add_member(&parent, &groups[0]);
 
     let reference = realm_reference_lines(&h, &dir, &upn).await;
-    assert_eq!(reference.len(), 1 + 3, "user + three pages of groups: {reference:#?}");
+    assert_eq!(
+        reference.len(),
+        1 + 3,
+        "user + three pages of groups: {reference:#?}"
+    );
 
     h.tenant.clear_graph_request_lines();
-    let out = h.verify(&dir, &["--principal", &upn, "--output", "json"]).await;
+    let out = h
+        .verify(&dir, &["--principal", &upn, "--output", "json"])
+        .await;
     out.assert_ok();
     let sent = realm_calls(&h.tenant.graph_request_lines());
-    assert_eq!(sent, reference, "verify sends exactly the realm's request lines");
+    assert_eq!(
+        sent, reference,
+        "verify sends exactly the realm's request lines"
+    );
     for page in &sent[1..] {
         assert!(
             page.contains("/transitiveMemberOf/graph.group?")
@@ -174,34 +188,62 @@ async fn verify_principal_that_graph_does_not_know_exits_6_and_says_why() {
     let name_id = "_3f6c1a0e9b2d4c8f";
 
     let out = h
-        .verify(&dir, &["--principal", &ada, "--principal", name_id, "--output", "json"])
+        .verify(
+            &dir,
+            &[
+                "--principal",
+                &ada,
+                "--principal",
+                name_id,
+                "--output",
+                "json",
+            ],
+        )
         .await;
     out.assert_code(6);
     let report = json(&out);
     assert_eq!(report["verdict"], "principal-not-found");
     assert_eq!(report["principals"][0]["found"], true);
     let ada_groups = report["principals"][0]["groups"].as_array().map(Vec::len);
-    assert_eq!(ada_groups, Some(2), "Elastic Admins and, through it, Engineering");
+    assert_eq!(
+        ada_groups,
+        Some(2),
+        "Elastic Admins and, through it, Engineering"
+    );
     assert_eq!(report["principals"][1]["principal"], name_id);
     assert_eq!(report["principals"][1]["found"], false);
     assert_eq!(report["principals"][1]["groups"], serde_json::json!([]));
-    for words in ["gets no roles from this realm", "NameID", "exit code 6", name_id] {
+    for words in [
+        "gets no roles from this realm",
+        "NameID",
+        "exit code 6",
+        name_id,
+    ] {
         assert!(out.stderr.contains(words), "`{words}`\n{}", out.all());
     }
     // The realm stops at the 404 of its first call: no group request for the unknown name.
     let lines = h.tenant.graph_request_lines();
     assert!(
-        lines.iter().any(|l| l == &format!("GET /v1.0/users/{name_id}?%24select=displayName,mail")),
+        lines
+            .iter()
+            .any(|l| l == &format!("GET /v1.0/users/{name_id}?%24select=displayName,mail")),
         "{lines:#?}"
     );
     assert!(
-        !lines.iter().any(|l| l.contains(&format!("/users/{name_id}/"))),
+        !lines
+            .iter()
+            .any(|l| l.contains(&format!("/users/{name_id}/"))),
         "{lines:#?}"
     );
 
     let text = h.verify(&dir, &["--principal", name_id]).await;
     text.assert_code(6);
-    assert!(text.stdout.contains(&format!("principal {name_id}: NOT FOUND")), "{}", text.all());
+    assert!(
+        text.stdout
+            .contains(&format!("principal {name_id}: NOT FOUND")),
+        "{}",
+        text.all()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -225,7 +267,10 @@ async fn fake_tenant_answers_an_unknown_user_with_graphs_404_body() {
         Ok(r) => r.json().await.unwrap_or_default(),
         Err(e) => panic!("{e}"),
     };
-    let url = format!("{}/users/nobody%40example.com?%24select=displayName,mail", h.tenant.graph_host());
+    let url = format!(
+        "{}/users/nobody%40example.com?%24select=displayName,mail",
+        h.tenant.graph_host()
+    );
     let response = match http
         .get(&url)
         .bearer_auth(token["access_token"].as_str().unwrap_or_default())
@@ -243,7 +288,10 @@ async fn fake_tenant_answers_an_unknown_user_with_graphs_404_body() {
         "Resource 'nobody@example.com' does not exist or one of its queried reference-property objects are not present."
     );
     for field in ["date", "request-id", "client-request-id"] {
-        assert!(body["error"]["innerError"][field].is_string(), "{field}: {body}");
+        assert!(
+            body["error"]["innerError"][field].is_string(),
+            "{field}: {body}"
+        );
     }
 }
 
@@ -264,7 +312,12 @@ async fn a_least_privilege_realm_verifies_without_flags() {
     // The override still works, and still fails when the set differs.
     let out = h.verify(&dir, &["--permissions", "default"]).await;
     out.assert_code(5);
-    assert!(out.stdout.contains("permission Directory.ReadWrite.All MISSING"), "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("permission Directory.ReadWrite.All MISSING"),
+        "{}",
+        out.all()
+    );
 }
 
 /// Set a file's modification time `ago` in the past.
@@ -299,11 +352,23 @@ async fn an_old_wrong_secret_fails_in_seconds_with_the_remedy() {
     let out = h.verify(&dir, &[]).await; // default --wait 2m
     let took = started.elapsed();
     out.assert_code(4);
-    assert!(took < Duration::from_secs(10), "took {took:?}\n{}", out.all());
-    for words in ["AADSTS7000215", "60 minute(s) ago", "msgraph-keystore rotate"] {
+    assert!(
+        took < Duration::from_secs(10),
+        "took {took:?}\n{}",
+        out.all()
+    );
+    for words in [
+        "AADSTS7000215",
+        "60 minute(s) ago",
+        "msgraph-keystore rotate",
+    ] {
         assert!(out.stderr.contains(words), "`{words}`\n{}", out.all());
     }
-    assert!(!out.stderr.contains("retrying"), "no replication wait\n{}", out.all());
+    assert!(
+        !out.stderr.contains("retrying"),
+        "no replication wait\n{}",
+        out.all()
+    );
 
     // Written moments ago, the same refusal may be replication: it is retried.
     put_wrong_secret(&dir);
@@ -344,7 +409,8 @@ async fn a_grant_made_by_this_run_is_waited_for_in_the_token_and_in_graph() {
     let out = h.setup(&[&dir], &["--format-version", "4"]).await;
     out.assert_ok();
     assert!(
-        out.stderr.contains("has not reached the token service or Graph yet"),
+        out.stderr
+            .contains("has not reached the token service or Graph yet"),
         "{}",
         out.all()
     );
@@ -386,7 +452,10 @@ async fn a_wrong_tenant_names_the_yml_setting() {
     let yml_path = dir.join("elasticsearch.yml");
     let yml = read_text(&yml_path);
     let tenant = h.tenant.tenant_id();
-    write(&yml_path, &yml.replace(&tenant, "11111111-2222-3333-4444-555555555555"));
+    write(
+        &yml_path,
+        &yml.replace(&tenant, "11111111-2222-3333-4444-555555555555"),
+    );
     let out = h.verify(&dir, &[]).await;
     assert_ne!(out.code, 0, "{}", out.all());
     let key = msgraph_keystore::esconfig::realm_setting_key(REALM, "tenant_id");

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::realm_args::{self, OutputFormat};
 use super::terminal::Terminal;
 use super::{GlobalOpts, Verbosity};
+use crate::auth::AuthError;
 use crate::cloud::{DEFAULT_ACCESS_TOKEN_HOST, DEFAULT_GRAPH_HOST};
 use crate::esconfig::{self, EsYml};
 use crate::exit::{CliError, ExitCode};
@@ -14,7 +15,6 @@ use crate::keystore;
 use crate::net::{check_endpoint, HttpOptions};
 use crate::provision::{NoProgress, PermissionSet, Progress, StderrProgress};
 use crate::secret::SecretString;
-use crate::auth::AuthError;
 use crate::setup::verify::{self, VerifyInput, VerifyReport};
 
 /// Longest principal accepted: Entra UPNs are at most 113 characters; a NameID may be longer,
@@ -106,7 +106,11 @@ pub async fn run(args: VerifyArgs, global: &GlobalOpts) -> Result<ExitCode, CliE
         &graph_host,
     )?;
 
-    if let Some(bad) = args.principals.iter().find(|p| p.trim().is_empty() || p.len() > MAX_PRINCIPAL_LEN) {
+    if let Some(bad) = args
+        .principals
+        .iter()
+        .find(|p| p.trim().is_empty() || p.len() > MAX_PRINCIPAL_LEN)
+    {
         return Err(CliError::usage(format!(
             "--principal `{}` is not a user name: give the UPN or object id the authenticating realm hands over (at most {MAX_PRINCIPAL_LEN} characters)",
             bad.chars().take(80).collect::<String>()

@@ -10,9 +10,7 @@ impl TenantState {
     /// Add a user named `display_name` whose userPrincipalName (and mail) is
     /// `nick@{tenant domain}`. Returns its object id.
     pub fn add_user(&mut self, display_name: &str, nick: &str) -> String {
-        let (given, surname) = display_name
-            .split_once(' ')
-            .unwrap_or((display_name, ""));
+        let (given, surname) = display_name.split_once(' ').unwrap_or((display_name, ""));
         let upn = format!("{nick}@{}", self.domain);
         let id = new_id();
         self.users.push(User {

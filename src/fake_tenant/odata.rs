@@ -466,7 +466,10 @@ mod tests {
         let (first, next) = page(&top, 999, items.clone(), "http://h/v1.0/x");
         assert_eq!(first.len(), 999);
         let next = next.unwrap_or_default();
-        assert!(next.contains("%24select=id&%24top=999&%24skiptoken="), "{next}");
+        assert!(
+            next.contains("%24select=id&%24top=999&%24skiptoken="),
+            "{next}"
+        );
         // The server-side cap wins over `$top` (Graph may return fewer than asked).
         let (first, _) = page(&top, 250, items, "http://h/v1.0/x");
         assert_eq!(first.len(), 250);

@@ -200,8 +200,7 @@ pub async fn verify(
 ) -> Result<VerifyReport, VerifyError> {
     let started = Instant::now();
     // A grant this run made may take a while to show; nothing else is worth waiting for.
-    let grant_deadline =
-        started + input.replication_wait.min(GRANT_REPLICATION_WAIT);
+    let grant_deadline = started + input.replication_wait.min(GRANT_REPLICATION_WAIT);
     let (mut token, mut token_attempts) = realm_token(http, input).await?;
     let permission_set = loop {
         let granted = token_roles(&token);
@@ -213,7 +212,10 @@ pub async fn verify(
             .required_roles
             .unwrap_or_else(|| chosen.unwrap_or_default().role_values());
         let complete = required.iter().all(|r| granted.iter().any(|g| g == r));
-        if complete || !input.granted_this_run || Instant::now() + input.retry_interval > grant_deadline {
+        if complete
+            || !input.granted_this_run
+            || Instant::now() + input.retry_interval > grant_deadline
+        {
             break chosen;
         }
         wait_for_grant(input, token_attempts).await;
@@ -248,7 +250,10 @@ pub async fn verify(
             (Vec::new(), reports)
         };
         let refused = calls.iter().any(|c| !c.ok) || principals.iter().any(|p| p.refused.is_some());
-        if refused && input.granted_this_run && Instant::now() + input.retry_interval <= grant_deadline {
+        if refused
+            && input.granted_this_run
+            && Instant::now() + input.retry_interval <= grant_deadline
+        {
             // Graph's authorization may lag the grant this run just made.
             wait_for_grant(input, token_attempts).await;
             let (t, n) = realm_token(http, input).await?;
@@ -324,7 +329,9 @@ async fn wait_for_grant(input: &VerifyInput<'_>, attempts: u32) {
             "The admin consent granted moments ago has not reached the token service or Graph yet: retrying",
         );
     }
-    input.progress.waiting("waiting for the new grant to replicate");
+    input
+        .progress
+        .waiting("waiting for the new grant to replicate");
     tokio::time::sleep(input.retry_interval).await;
 }
 
@@ -358,8 +365,7 @@ async fn lookup_one(
 ) -> Result<PrincipalReport, VerifyError> {
     // A fresh deadline per principal, as the realm schedules one per lookup.
     let graph = realm_graph_client(http, input, token.clone_token())?;
-    match tokio::time::timeout(input.timeouts.execution, lookup::lookup(&graph, principal)).await
-    {
+    match tokio::time::timeout(input.timeouts.execution, lookup::lookup(&graph, principal)).await {
         Ok(Ok(report)) => Ok(report),
         Ok(Err(lookup::LookupFailure::Graph(e))) => Err(VerifyError::Graph(e)),
         Err(_) => Err(VerifyError::Timeout {

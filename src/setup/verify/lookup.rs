@@ -97,7 +97,10 @@ pub enum LookupFailure {
 }
 
 /// Make the realm's two calls (and every page) for `principal`, then fetch group names.
-pub async fn lookup(graph: &GraphClient, principal: &str) -> Result<PrincipalReport, LookupFailure> {
+pub async fn lookup(
+    graph: &GraphClient,
+    principal: &str,
+) -> Result<PrincipalReport, LookupFailure> {
     let mut report = PrincipalReport {
         principal: principal.to_string(),
         found: false,
@@ -258,6 +261,9 @@ mod tests {
             groups_request("0d4c8a1e-1111-2222-3333-444455556666"),
             "/users/0d4c8a1e-1111-2222-3333-444455556666/transitiveMemberOf/graph.group?%24select=id&%24top=999"
         );
-        assert_eq!(encode_principal("CN=Ada Lovelace/x"), "CN%3DAda%20Lovelace%2Fx");
+        assert_eq!(
+            encode_principal("CN=Ada Lovelace/x"),
+            "CN%3DAda%20Lovelace%2Fx"
+        );
     }
 }

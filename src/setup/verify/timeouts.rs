@@ -60,7 +60,9 @@ impl RealmTimeouts {
     /// The per-request limit we apply: the realm's, or the execution timeout when the realm
     /// has none.
     pub fn per_request(&self) -> Duration {
-        self.http_request.unwrap_or(self.execution).min(self.execution)
+        self.http_request
+            .unwrap_or(self.execution)
+            .min(self.execution)
     }
 }
 
@@ -96,7 +98,9 @@ pub fn parse_time_value(text: &str) -> Result<Duration, String> {
         }
     };
     // Anything longer than the cap is the cap; this also keeps the conversion finite.
-    Ok(Duration::from_secs_f64(seconds.min(MAX_TIMEOUT.as_secs_f64())))
+    Ok(Duration::from_secs_f64(
+        seconds.min(MAX_TIMEOUT.as_secs_f64()),
+    ))
 }
 
 #[cfg(test)]
