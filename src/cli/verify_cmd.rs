@@ -273,7 +273,7 @@ pub fn render_report(report: &VerifyReport) -> String {
         "  verify: token issued to the realm's credentials{}\n",
         if report.token_attempts > 1 {
             format!(
-                " (after {} attempts while the new secret replicated)",
+                " (after {} attempts while new credentials or grants replicated)",
                 report.token_attempts
             )
         } else {

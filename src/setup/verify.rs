@@ -202,6 +202,7 @@ pub async fn verify(
     // A grant this run made may take a while to show; nothing else is worth waiting for.
     let grant_deadline = started + input.replication_wait.min(GRANT_REPLICATION_WAIT);
     let (mut token, mut token_attempts) = realm_token(http, input).await?;
+    let mut grant_waits = 0u32;
     let permission_set = loop {
         let granted = token_roles(&token);
         let chosen = match input.required_roles {
@@ -218,14 +219,11 @@ pub async fn verify(
         {
             break chosen;
         }
-        wait_for_grant(input, token_attempts).await;
+        wait_for_grant(input, &mut grant_waits).await;
         let (t, n) = realm_token(http, input).await?;
         token = t;
         token_attempts += n;
     };
-    if token_attempts > 1 && input.granted_this_run {
-        input.progress.done_waiting();
-    }
 
     loop {
         let granted = token_roles(&token);
@@ -255,11 +253,14 @@ pub async fn verify(
             && Instant::now() + input.retry_interval <= grant_deadline
         {
             // Graph's authorization may lag the grant this run just made.
-            wait_for_grant(input, token_attempts).await;
+            wait_for_grant(input, &mut grant_waits).await;
             let (t, n) = realm_token(http, input).await?;
             token = t;
             token_attempts += n;
             continue;
+        }
+        if grant_waits > 0 {
+            input.progress.done_waiting();
         }
         let all_roles = roles.iter().all(|r| r.granted);
         let verdict = if !all_roles || refused {
@@ -323,8 +324,9 @@ fn token_roles(token: &AccessToken) -> Vec<String> {
     auth::jwt::roles(expose(&token.token)).unwrap_or_default()
 }
 
-async fn wait_for_grant(input: &VerifyInput<'_>, attempts: u32) {
-    if attempts <= 1 {
+async fn wait_for_grant(input: &VerifyInput<'_>, waits: &mut u32) {
+    *waits += 1;
+    if *waits == 1 {
         input.progress.step(
             "The admin consent granted moments ago has not reached the token service or Graph yet: retrying",
         );
