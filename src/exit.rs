@@ -20,6 +20,9 @@ pub enum ExitCode {
     CredentialsRejected,
     /// A token was issued but lacks one or more required application permissions.
     PermissionsMissing,
+    /// `verify --principal`: Microsoft Graph does not know a principal, so the realm's lookup
+    /// of that user fails and the user gets no roles from the realm.
+    PrincipalNotFound,
     /// Command-line usage error (`EX_USAGE`).
     Usage,
     /// Input data was wrong: corrupt keystore, wrong password, invalid setting name (`EX_DATAERR`).
@@ -47,6 +50,7 @@ impl ExitCode {
             ExitCode::ConsentRequired => 3,
             ExitCode::CredentialsRejected => 4,
             ExitCode::PermissionsMissing => 5,
+            ExitCode::PrincipalNotFound => 6,
             ExitCode::Usage => 64,
             ExitCode::DataError => 65,
             ExitCode::Unavailable => 69,

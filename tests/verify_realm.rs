@@ -49,8 +49,9 @@ async fn verify_reports_success_bad_secret_bad_config_unreachable_and_missing_co
         "permission Directory.ReadWrite.All granted",
         "permission Group.ReadWrite.All granted",
         "permission User.Read.All granted",
-        "GET /users?$top=1&$select=id ok",
-        "transitiveMemberOf/microsoft.graph.group?$select=id ok",
+        "permission set default (from the roles in the realm's token)",
+        "permission probe (not the realm's lookup) GET /users?$top=1&$select=id ok",
+        "transitiveMemberOf/graph.group?$select=id&$top=999 ok",
         "the realm's credentials work",
     ] {
         assert!(ok.stdout.contains(line), "missing `{line}`\n{}", ok.all());

@@ -24,7 +24,7 @@ const TENANT_CODES: &[u32] = &[90002, 900023];
 
 /// AADSTS codes that right after a secret or an app was created can be replication lag
 /// rather than bad credentials (graph-provisioning.md §4 and §7).
-const REPLICATION_CODES: &[u32] = &[7000215, 7000222, 700016];
+const REPLICATION_CODES: &[u32] = &[7000215, 7000222, 700016, 7000229];
 
 /// OAuth `error` values that mean the credentials were refused.
 const REJECTED_ERRORS: &[&str] = &["invalid_client", "unauthorized_client", "invalid_grant"];

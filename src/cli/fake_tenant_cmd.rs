@@ -104,9 +104,22 @@ pub struct FakeTenantArgs {
     #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_secret_lifetime_days: Option<u32>,
 
-    /// Largest page a list returns (small values force @odata.nextLink paging).
-    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=999))]
+    /// Largest page a list returns (small values force @odata.nextLink paging; a request
+    /// without $top gets at most 100).
+    #[arg(long, value_name = "N", default_value_t = 999, value_parser = clap::value_parser!(u32).range(1..=999))]
     pub page_size: u32,
+
+    /// A new service principal is refused N times by the token endpoint (AADSTS7000229).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub sp_replication_failures: u32,
+
+    /// A new admin-consent grant is left out of the next N tokens of its app.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub grant_replication_tokens: u32,
+
+    /// After a new admin-consent grant, the app's next N user lookups answer 403.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub grant_forbidden_reads: u32,
 
     /// Pre-create an application (with its service principal) named NAME. Repeat it, even
     /// with the same name, to simulate display-name collisions.
@@ -137,6 +150,9 @@ impl FakeTenantArgs {
             caller_can_consent: !self.deny_consent,
             max_secret_lifetime_days: self.max_secret_lifetime_days,
             page_size: self.page_size as usize,
+            sp_replication_failures: self.sp_replication_failures,
+            grant_replication_tokens: self.grant_replication_tokens,
+            grant_forbidden_reads: self.grant_forbidden_reads,
         })
     }
 }

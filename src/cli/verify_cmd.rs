@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::realm_args::{self, OutputFormat};
 use super::terminal::Terminal;
 use super::{GlobalOpts, Verbosity};
+use crate::auth::AuthError;
 use crate::cloud::{DEFAULT_ACCESS_TOKEN_HOST, DEFAULT_GRAPH_HOST};
 use crate::esconfig::{self, EsYml};
 use crate::exit::{CliError, ExitCode};
@@ -16,10 +17,14 @@ use crate::provision::{NoProgress, PermissionSet, Progress, StderrProgress};
 use crate::secret::SecretString;
 use crate::setup::verify::{self, VerifyInput, VerifyReport};
 
+/// Longest principal accepted: Entra UPNs are at most 113 characters; a NameID may be longer,
+/// but nothing sensible is longer than this.
+const MAX_PRINCIPAL_LEN: usize = 1024;
+
 /// Prove the realm's credentials work, exactly as the realm will use them, before a restart.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Example:\n  msgraph-keystore verify --config /etc/elasticsearch --realm microsoft_graph1\n\nExit codes: 0 ok, 4 credentials rejected, 5 permissions missing (admin consent), 69 unreachable, 65/78 local configuration, 70 a password-protected keystore and no password given (--password-file, KEYSTORE_PASSWORD, KEYSTORE_PASSWORD_FILE); all codes: docs/exit-codes.md."
+    after_help = "Examples:\n  msgraph-keystore verify --config /etc/elasticsearch --realm microsoft_graph1\n  msgraph-keystore verify --config /etc/elasticsearch --principal ada@contoso.com --output json\n\nWith --principal, verify makes the realm's own two Graph calls for that user (all pages) and prints the groups the realm would hand to role mapping. Without it, it checks the token's permissions with a probe that is not the realm's lookup.\n\nExit codes: 0 ok, 4 credentials rejected, 5 permissions missing (admin consent), 6 a principal Graph does not know, 69 unreachable, 75 execution_timeout ran out, 65/78 local configuration, 70 a password-protected keystore and no password given (--password-file, KEYSTORE_PASSWORD, KEYSTORE_PASSWORD_FILE); all codes: docs/exit-codes.md."
 )]
 pub struct VerifyArgs {
     /// Elasticsearch config directory [default: $ES_PATH_CONF].
@@ -31,9 +36,14 @@ pub struct VerifyArgs {
     /// File holding the keystore password, for a password-protected keystore.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
-    /// The permission set the realm should have.
-    #[arg(long, value_enum, default_value_t = PermissionSet::Default)]
-    pub permissions: PermissionSet,
+    /// Look this user up exactly as the realm will (the name the authenticating realm hands
+    /// over: UPN or object id). Repeatable.
+    #[arg(long = "principal", value_name = "USER")]
+    pub principals: Vec<String>,
+    /// The permission set the realm should have [default: the set the token shows the app
+    /// was given].
+    #[arg(long, value_enum)]
+    pub permissions: Option<PermissionSet>,
     /// How long to keep retrying while a brand-new secret replicates.
     #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
     pub wait: Duration,
@@ -96,9 +106,43 @@ pub async fn run(args: VerifyArgs, global: &GlobalOpts) -> Result<ExitCode, CliE
         &graph_host,
     )?;
 
+    if let Some(bad) = args
+        .principals
+        .iter()
+        .find(|p| p.trim().is_empty() || p.len() > MAX_PRINCIPAL_LEN)
+    {
+        return Err(CliError::usage(format!(
+            "--principal `{}` is not a user name: give the UPN or object id the authenticating realm hands over (at most {MAX_PRINCIPAL_LEN} characters)",
+            bad.chars().take(80).collect::<String>()
+        )));
+    }
+    let timeouts = verify::RealmTimeouts::from_settings(
+        realm.http_request_timeout.as_deref(),
+        realm.execution_timeout.as_deref(),
+    )
+    .map_err(|reason| {
+        CliError::new(
+            ExitCode::Config,
+            format!(
+                "{}: [{}] / [{}]: {reason}",
+                yml.path().display(),
+                esconfig::realm_setting_key(&args.realm, "http_request_timeout"),
+                esconfig::realm_setting_key(&args.realm, "execution_timeout"),
+            ),
+        )
+    })?;
+
     let secret = read_secret(&dir, &args.realm, args.password_file.clone(), global)?;
+    // How long ago the keystore (and so the secret) was written: an old secret that is
+    // refused is wrong, not replicating.
+    let secret_age = std::fs::metadata(keystore::keystore_path(&dir))
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok());
     let http = crate::net::build_client(&HttpOptions {
         ca_cert: args.ca_cert.clone(),
+        // The realm's per-call timeout covers its token request too.
+        request_timeout: timeouts.per_request(),
         ..HttpOptions::default()
     })?;
     let progress: Box<dyn Progress> = if global.verbosity() == Verbosity::Silent {
@@ -114,13 +158,30 @@ pub async fn run(args: VerifyArgs, global: &GlobalOpts) -> Result<ExitCode, CliE
             tenant_id: &tenant_id,
             client_id: &client_id,
             client_secret: &secret,
-            required_roles: args.permissions.role_values(),
+            required_roles: args.permissions.map(PermissionSet::role_values),
             replication_wait: args.wait,
             retry_interval: Duration::from_secs(3),
             progress: progress.as_ref(),
+            secret_age,
+            granted_this_run: false,
+            principals: &args.principals,
+            timeouts,
         },
     )
-    .await?;
+    .await
+    .map_err(|e| match e {
+        // The tenant comes from elasticsearch.yml here, not from the caller's environment.
+        verify::VerifyError::Token(AuthError::TenantNotFound(f)) => CliError::new(
+            ExitCode::Config,
+            format!(
+                "tenant not found: {f}; check [{}] in {} (and that [{}] matches the tenant's cloud)",
+                esconfig::realm_setting_key(&args.realm, "tenant_id"),
+                yml.path().display(),
+                esconfig::realm_setting_key(&args.realm, "access_token_host"),
+            ),
+        ),
+        e => CliError::from(e),
+    })?;
     match args.output {
         OutputFormat::Json => realm_args::print_json(&report)?,
         OutputFormat::Text if global.verbosity() > Verbosity::Silent => {
@@ -138,7 +199,32 @@ pub async fn run(args: VerifyArgs, global: &GlobalOpts) -> Result<ExitCode, CliE
         }
         OutputFormat::Text => {}
     }
+    let unknown: Vec<&str> = report
+        .principals
+        .iter()
+        .filter(|p| !p.found && p.refused.is_none())
+        .map(|p| p.principal.as_str())
+        .collect();
+    if report.exit_code() == ExitCode::PrincipalNotFound {
+        eprintln!(
+            "ERROR: {}, with exit code {}",
+            not_found_message(&unknown, &args.realm),
+            ExitCode::PrincipalNotFound.code()
+        );
+    }
     Ok(report.exit_code())
+}
+
+/// What the realm will do with principals Graph does not know, and why that usually happens.
+fn not_found_message(unknown: &[&str], realm: &str) -> String {
+    format!(
+        "Microsoft Graph does not know {}: the realm [{realm}]'s lookup of such a user fails and the user gets no roles from this realm; the likely cause is the name the authenticating realm hands over (a SAML NameID or claim in another format than the userPrincipalName or object id): make that realm pass the UPN or object id",
+        unknown
+            .iter()
+            .map(|p| format!("[{p}]"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 /// The realm's client secret from the keystore of `dir`.
@@ -187,11 +273,23 @@ pub fn render_report(report: &VerifyReport) -> String {
         "  verify: token issued to the realm's credentials{}\n",
         if report.token_attempts > 1 {
             format!(
-                " (after {} attempts while the new secret replicated)",
+                " (after {} attempts while new credentials or grants replicated)",
                 report.token_attempts
             )
         } else {
             String::new()
+        }
+    ));
+    out.push_str(&format!(
+        "  verify: permission set {} (from {})\n",
+        match report.permission_set {
+            PermissionSet::Default => "default",
+            PermissionSet::LeastPrivilege => "least-privilege",
+        },
+        if report.permission_source == "token" {
+            "the roles in the realm's token"
+        } else {
+            "--permissions"
         }
     ));
     for role in &report.roles {
@@ -203,15 +301,66 @@ pub fn render_report(report: &VerifyReport) -> String {
     }
     for call in &report.calls {
         out.push_str(&format!(
-            "  verify: {} {} ({})\n",
+            "  verify: permission probe (not the realm's lookup) {} {} ({})\n",
             call.call,
             if call.ok { "ok" } else { "FAILED" },
             call.detail
         ));
     }
+    for p in &report.principals {
+        render_principal(&mut out, p);
+    }
     out.push_str(match report.exit_code() {
-        ExitCode::Ok => "  verify: the realm's credentials work\n",
+        ExitCode::Ok if report.principals.is_empty() => {
+            "  verify: the realm's credentials work (name users with --principal to run the realm's own lookup)\n"
+        }
+        ExitCode::Ok => "  verify: the realm's credentials work and its lookup finds every principal\n",
+        ExitCode::PrincipalNotFound => {
+            "  verify: the realm's credentials work, but Graph does not know every principal\n"
+        }
         _ => "  verify: the realm's application lacks permissions: grant admin consent\n",
     });
     out
+}
+
+fn render_principal(out: &mut String, p: &verify::PrincipalReport) {
+    let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_string());
+    if let Some(why) = &p.refused {
+        out.push_str(&format!(
+            "  principal {}: Graph REFUSED the realm's lookup ({why})\n",
+            p.principal
+        ));
+        return;
+    }
+    if !p.found {
+        out.push_str(&format!(
+            "  principal {}: NOT FOUND (Graph answered 404 Request_ResourceNotFound): the realm's lookup fails and the user gets no roles from this realm; likely cause: the authenticating realm hands over a name that is neither the UPN nor the object id (SAML NameID format)\n",
+            p.principal
+        ));
+        return;
+    }
+    out.push_str(&format!(
+        "  principal {}: found, id {}, displayName {}, mail {}, userPrincipalName {}\n",
+        p.principal,
+        show(&p.id),
+        show(&p.display_name),
+        show(&p.mail),
+        show(&p.user_principal_name)
+    ));
+    out.push_str(&format!(
+        "    the realm's lookup: {} request(s), {} group(s) over {} page(s) handed to role mapping as `groups`\n",
+        p.realm_requests.len(),
+        p.groups.len(),
+        p.group_pages
+    ));
+    for g in &p.groups {
+        out.push_str(&format!(
+            "    group {} {}\n",
+            g.id,
+            g.display_name
+                .as_deref()
+                .map(|n| format!("({n})"))
+                .unwrap_or_else(|| "(name not readable with the realm's permissions)".to_string())
+        ));
+    }
 }

@@ -39,8 +39,19 @@ pub struct Faults {
     pub caller_can_consent: bool,
     /// Tenant app-management policy: secrets living longer than this are refused (400).
     pub max_secret_lifetime_days: Option<u32>,
-    /// Largest page a list returns; smaller values force `@odata.nextLink` paging.
+    /// Largest page a list returns (Graph's own cap is 999, what `$top` may ask for); smaller
+    /// values force `@odata.nextLink` paging. A request without `$top` gets at most 100 items,
+    /// Graph's default page.
     pub page_size: usize,
+    /// A service principal created through Graph is refused by the token endpoint N times
+    /// with AADSTS7000229 ("missing service principal": not replicated to the login service).
+    pub sp_replication_failures: u32,
+    /// An app-role assignment made through Graph is left out of the next N tokens issued to
+    /// its principal (the grant has not reached the token service yet).
+    pub grant_replication_tokens: u32,
+    /// After an app-role assignment made through Graph, the principal's next N user and
+    /// membership reads answer 403 (the grant has not reached Graph's authorization yet).
+    pub grant_forbidden_reads: u32,
 }
 
 impl Default for Faults {
@@ -59,7 +70,10 @@ impl Default for Faults {
             secret_replication_failures: 0,
             caller_can_consent: true,
             max_secret_lifetime_days: None,
-            page_size: 100,
+            page_size: 999,
+            sp_replication_failures: 0,
+            grant_replication_tokens: 0,
+            grant_forbidden_reads: 0,
         }
     }
 }
@@ -155,7 +169,7 @@ mod tests {
         let f = Faults::default();
         assert!(schedule(&f, 50).iter().all(|d| *d == Injected::Nothing));
         assert!(f.caller_can_consent);
-        assert_eq!(f.page_size, 100);
+        assert_eq!(f.page_size, 999);
     }
 
     #[test]

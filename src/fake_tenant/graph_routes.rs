@@ -67,6 +67,8 @@ pub(crate) struct GraphCall<'a> {
 /// Who is calling, from the verified token.
 pub(crate) struct Caller {
     roles: Vec<String>,
+    /// The caller's service principal (the token's `oid`).
+    sp_id: String,
 }
 
 impl Caller {
@@ -130,8 +132,14 @@ fn route(st: &mut TenantState, call: &GraphCall) -> Result<Reply, GraphError> {
         },
         ("serviceprincipals", Some(key)) => sp_entity(st, &ctx, key, rest),
         ("organization", None) if *call.method == Method::GET => organization(st, &ctx),
-        ("users", None) if *call.method == Method::GET => list_users(st, &ctx),
-        ("users", Some(key)) if *call.method == Method::GET => user_entity(st, &ctx, key, rest),
+        ("users", None) if *call.method == Method::GET => {
+            grant_not_replicated(st, &caller)?;
+            list_users(st, &ctx)
+        }
+        ("users", Some(key)) if *call.method == Method::GET => {
+            grant_not_replicated(st, &caller)?;
+            user_entity(st, &ctx, key, rest)
+        }
         ("groups", None) if *call.method == Method::GET => group_routes::list_groups(st, &ctx),
         ("groups", Some((_, id))) if *call.method == Method::GET => {
             group_routes::group_entity(st, &ctx, &id, rest)
@@ -227,6 +235,7 @@ fn authenticate(st: &TenantState, headers: &HeaderMap) -> Result<Caller, GraphEr
     }
     Ok(Caller {
         roles: claims.roles,
+        sp_id: claims.oid,
     })
 }
 
@@ -935,6 +944,10 @@ fn grant(
         &resource_id,
         &app_role_id.to_ascii_lowercase(),
     );
+    // A grant takes a while to reach the token service and Graph's authorization.
+    st.assignments[i].pending_tokens = st.faults.grant_replication_tokens;
+    let forbidden = st.faults.grant_forbidden_reads;
+    st.sps[principal].forbidden_reads_left = forbidden;
     let rel = match via {
         GrantVia::Principal => {
             format!("servicePrincipals('{principal_id}')/appRoleAssignments/$entity")
@@ -1000,10 +1013,13 @@ fn user_entity(
         .ok_or_else(|| GraphError::not_found(value))?;
     match rest {
         [] => Ok(ctx.entity("users/$entity", user.doc.clone())),
+        // The SDKs spell the cast `graph.group` (Kiota, as the realm sends it); REST examples
+        // spell it `microsoft.graph.group`. Graph accepts both.
         [rel, cast @ ..]
             if rel.eq_ignore_ascii_case("transitiveMemberOf")
                 && (cast.is_empty()
-                    || matches!(cast, [c] if c.eq_ignore_ascii_case("microsoft.graph.group"))) =>
+                    || matches!(cast, [c] if c.eq_ignore_ascii_case("microsoft.graph.group")
+                        || c.eq_ignore_ascii_case("graph.group"))) =>
         {
             ctx.caller.require(READ_MEMBERSHIPS)?;
             let items = st
@@ -1021,6 +1037,19 @@ fn user_entity(
         }
         [other, ..] => Err(GraphError::unknown_segment(other)),
     }
+}
+
+/// A principal granted roles through Graph moments ago may still be refused by Graph's
+/// authorization (`grant_forbidden_reads`): 403, as for a missing permission.
+fn grant_not_replicated(st: &mut TenantState, caller: &Caller) -> Result<(), GraphError> {
+    let Some(i) = st.sp_index(&caller.sp_id) else {
+        return Ok(());
+    };
+    if st.sps[i].forbidden_reads_left > 0 {
+        st.sps[i].forbidden_reads_left -= 1;
+        return Err(GraphError::forbidden());
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------- URL helpers

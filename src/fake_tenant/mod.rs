@@ -17,6 +17,7 @@
 //! ```
 
 mod catalog;
+mod directory;
 mod faults;
 mod graph_routes;
 mod group_routes;
@@ -445,6 +446,77 @@ impl FakeTenant {
             .secrets()
             .map(|t| SecretString::from(t.to_string()))
             .collect()
+    }
+
+    /// The tenant's DNS domain (`fake1234abcd.onmicrosoft.com`): users' UPNs end in it.
+    pub fn domain(&self) -> String {
+        self.shared.lock().domain.clone()
+    }
+
+    /// Add a user `display_name` with UPN `nick@{domain}`; returns (object id, UPN).
+    pub fn add_user(&self, display_name: &str, nick: &str) -> (String, String) {
+        let mut st = self.shared.lock();
+        let id = st.add_user(display_name, nick);
+        let upn = format!("{nick}@{}", st.domain);
+        (id, upn)
+    }
+
+    /// Add a security group `display_name` (display names need not be unique); returns its id.
+    pub fn add_group(&self, display_name: &str) -> String {
+        self.shared.lock().add_group(display_name)
+    }
+
+    /// Make user `user_id` a member of group `group_id`, or group `member_id` a member of
+    /// group `group_id` (whichever the id names).
+    ///
+    /// # Panics
+    /// If either id is unknown: that is a mistake in the calling test.
+    pub fn add_member(&self, group_id: &str, member_id: &str) {
+        let mut st = self.shared.lock();
+        if !(st.add_user_to_group(group_id, member_id)
+            || st.add_group_to_group(group_id, member_id))
+        {
+            panic!("fake tenant: no group {group_id} or no user/group {member_id}");
+        }
+    }
+
+    /// A user `nick` who is a direct member of `count` new groups named `{prefix} 1` …
+    /// (for paging through a long `transitiveMemberOf`). Returns (user id, UPN, group ids in
+    /// creation order).
+    pub fn add_user_with_groups(
+        &self,
+        display_name: &str,
+        nick: &str,
+        prefix: &str,
+        count: usize,
+    ) -> (String, String, Vec<String>) {
+        let (user, upn) = self.add_user(display_name, nick);
+        let mut st = self.shared.lock();
+        let groups: Vec<String> = (1..=count)
+            .map(|i| {
+                let g = st.add_group(&format!("{prefix} {i}"));
+                st.add_user_to_group(&g, &user);
+                g
+            })
+            .collect();
+        (user, upn, groups)
+    }
+
+    /// The object id of the user with UPN `upn` (seeded users are `ada`, `grace`, `alan` and
+    /// `edsger` at [`FakeTenant::domain`]).
+    pub fn user_id(&self, upn: &str) -> Option<String> {
+        self.shared.lock().user_id_by_upn(upn)
+    }
+
+    /// The request lines (`GET /v1.0/users/…?…`, exactly as received) of the most recent
+    /// Graph requests (at most 4,096), oldest first.
+    pub fn graph_request_lines(&self) -> Vec<String> {
+        self.shared.lock().request_log.iter().cloned().collect()
+    }
+
+    /// Forget the recorded request lines.
+    pub fn clear_graph_request_lines(&self) {
+        self.shared.lock().request_log.clear();
     }
 
     /// Stop accepting connections, let in-flight requests finish (at most 5 s), and stop.

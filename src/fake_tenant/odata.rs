@@ -75,6 +75,9 @@ impl QueryOptions {
     }
 }
 
+/// Items on a page when the request has no `$top` (Graph's default page size).
+pub const DEFAULT_PAGE: usize = 100;
+
 /// Build the `value`/`@odata.nextLink` page for `items` (already filtered).
 /// `self_url` is the absolute URL of the collection, without a query.
 pub fn page(
@@ -83,7 +86,8 @@ pub fn page(
     items: Vec<Value>,
     self_url: &str,
 ) -> (Vec<Value>, Option<String>) {
-    let size = q.top.unwrap_or(page_size).min(page_size).max(1);
+    // Graph pages 100 items unless `$top` asks for more (up to 999); the knob caps both.
+    let size = q.top.unwrap_or(DEFAULT_PAGE).min(page_size).max(1);
     let total = items.len();
     let start = q.skip.min(total);
     let end = (start + size).min(total);
@@ -449,5 +453,25 @@ mod tests {
         assert_eq!(last, None);
         assert!(QueryOptions::parse(Some("$top=0")).is_err());
         assert!(QueryOptions::parse(Some("$skiptoken=garbage")).is_err());
+    }
+
+    #[test]
+    fn pages_hold_100_by_default_and_up_to_999_with_top() {
+        let items: Vec<Value> = (0..1200).map(|i| json!({ "id": i })).collect();
+        let none = QueryOptions::default();
+        let (first, next) = page(&none, 999, items.clone(), "http://h/v1.0/x");
+        assert_eq!((first.len(), next.is_some()), (DEFAULT_PAGE, true));
+        let top = QueryOptions::parse(Some("%24select=id&%24top=999")).unwrap_or_default();
+        assert_eq!(top.top, Some(999), "Kiota writes `$` as %24");
+        let (first, next) = page(&top, 999, items.clone(), "http://h/v1.0/x");
+        assert_eq!(first.len(), 999);
+        let next = next.unwrap_or_default();
+        assert!(
+            next.contains("%24select=id&%24top=999&%24skiptoken="),
+            "{next}"
+        );
+        // The server-side cap wins over `$top` (Graph may return fewer than asked).
+        let (first, _) = page(&top, 250, items, "http://h/v1.0/x");
+        assert_eq!(first.len(), 250);
     }
 }

@@ -95,6 +95,11 @@ async fn handle(
             let mut st = shared.lock();
             st.graph_requests += 1;
             st.fault_seq += 1;
+            if st.request_log.len() >= crate::fake_tenant::state::REQUEST_LOG_KEPT {
+                st.request_log.pop_front();
+            }
+            st.request_log
+                .push_back(format!("{} {}", parts.method, parts.uri));
             (st.faults.decide(st.fault_seq), st.faults.clone())
         };
         if !faults.latency.is_zero() {

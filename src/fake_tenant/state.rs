@@ -87,6 +87,12 @@ pub(crate) struct ServicePrincipal {
     pub pending_reads: u32,
     /// `appRoleAssignedTo` POSTs naming this SP still to refuse with "Not a valid reference update."
     pub pending_bad_references: u32,
+    /// Token requests still to refuse with AADSTS7000229 (the login service has not seen
+    /// this new SP yet).
+    pub token_refusals_left: u32,
+    /// User and membership reads by this SP still to answer 403 after a grant made through
+    /// Graph (the grant has not reached Graph's authorization yet).
+    pub forbidden_reads_left: u32,
 }
 
 impl ServicePrincipal {
@@ -136,6 +142,8 @@ pub(crate) struct Assignment {
     pub created: DateTime<Utc>,
     pub principal_display_name: String,
     pub resource_display_name: String,
+    /// Tokens still to issue without this grant (it has not reached the token service).
+    pub pending_tokens: u32,
 }
 
 impl Assignment {
@@ -190,7 +198,13 @@ pub(crate) struct TenantState {
     /// `METHOD /path` of Graph requests carried out whose answer was then dropped
     /// (`drop_after_processing`), oldest first, at most `LOST_ANSWERS_KEPT`.
     pub lost_answers: Vec<String>,
+    /// Request lines (`GET /v1.0/users/…?…`, as received) of the most recent Graph requests,
+    /// oldest first, at most `REQUEST_LOG_KEPT`: what a client really sent.
+    pub request_log: std::collections::VecDeque<String>,
 }
+
+/// How many Graph request lines are remembered.
+pub(crate) const REQUEST_LOG_KEPT: usize = 4096;
 
 /// How many lost answers are remembered (a soak run makes a few dozen requests).
 pub(crate) const LOST_ANSWERS_KEPT: usize = 1024;
@@ -229,6 +243,7 @@ impl TenantState {
             policy_id: new_id(),
             issued: IssuedLog::default(),
             lost_answers: Vec::new(),
+            request_log: std::collections::VecDeque::new(),
         };
         st.graph_sp_id = st.seed_graph_service_principal();
         st.seed_directory();
@@ -285,63 +300,32 @@ impl TenantState {
             doc: into_map(doc),
             pending_reads: 0,
             pending_bad_references: 0,
+            token_refusals_left: 0,
+            forbidden_reads_left: 0,
         });
         id
     }
 
     fn seed_directory(&mut self) {
         for (name, nick) in catalog::SEED_USERS {
-            let (given, surname) = name.split_once(' ').unwrap_or((name, ""));
-            let upn = format!("{nick}@{}", self.domain);
-            let id = new_id();
-            self.users.push(User {
-                doc: json!({
-                    "id": id,
-                    "businessPhones": [],
-                    "displayName": name,
-                    "givenName": given,
-                    "jobTitle": null,
-                    "mail": upn,
-                    "mobilePhone": null,
-                    "officeLocation": null,
-                    "preferredLanguage": null,
-                    "surname": surname,
-                    "userPrincipalName": upn,
-                }),
-                id,
-            });
+            self.add_user(name, nick);
         }
-        let group_ids: Vec<String> = catalog::SEED_GROUPS.iter().map(|_| new_id()).collect();
-        for (i, (name, users, nested)) in catalog::SEED_GROUPS.iter().enumerate() {
-            let user_members = users
-                .iter()
-                .filter_map(|nick| {
-                    let upn = format!("{nick}@{}", self.domain);
-                    self.users
-                        .iter()
-                        .find(|u| u.doc["userPrincipalName"] == upn.as_str())
-                        .map(|u| u.id.clone())
-                })
-                .collect();
-            let group_members = nested
-                .iter()
-                .filter_map(|j| group_ids.get(*j).cloned())
-                .collect();
-            self.groups.push(Group {
-                id: group_ids[i].clone(),
-                doc: json!({
-                    "@odata.type": "#microsoft.graph.group",
-                    "id": group_ids[i],
-                    "displayName": name,
-                    "description": null,
-                    "groupTypes": [],
-                    "mailEnabled": false,
-                    "mailNickname": name.to_lowercase().replace(' ', "-"),
-                    "securityEnabled": true,
-                }),
-                user_members,
-                group_members,
-            });
+        let group_ids: Vec<String> = catalog::SEED_GROUPS
+            .iter()
+            .map(|(name, _, _)| self.add_group(name))
+            .collect();
+        for (i, (_, users, nested)) in catalog::SEED_GROUPS.iter().enumerate() {
+            for nick in *users {
+                let upn = format!("{nick}@{}", self.domain);
+                if let Some(user) = self.user_id_by_upn(&upn) {
+                    self.add_user_to_group(&group_ids[i], &user);
+                }
+            }
+            for j in *nested {
+                if let Some(member) = group_ids.get(*j) {
+                    self.add_group_to_group(&group_ids[i], member);
+                }
+            }
         }
     }
 
@@ -499,12 +483,18 @@ impl TenantState {
             "verifiedPublisher": { "displayName": null, "verifiedPublisherId": null, "addedDateTime": null },
         });
         let (pending_reads, pending_bad_references) = self.pending(origin);
+        let token_refusals_left = match origin {
+            Origin::Created => self.faults.sp_replication_failures,
+            Origin::Seeded => 0,
+        };
         self.sps.push(ServicePrincipal {
             id: id.clone(),
             app_id: app_id.to_string(),
             doc: into_map(doc),
             pending_reads,
             pending_bad_references,
+            token_refusals_left,
+            forbidden_reads_left: 0,
         });
         id
     }
@@ -560,6 +550,7 @@ impl TenantState {
             created: Utc::now(),
             principal_display_name: name_of(principal_id),
             resource_display_name: name_of(resource_id),
+            pending_tokens: 0,
         };
         self.assignments.push(assignment);
         self.assignments.len() - 1
@@ -596,6 +587,30 @@ impl TenantState {
     }
 
     /// Values of the Graph app roles granted to service principal `sp_id`.
+    /// The Graph roles a token issued now carries for `sp_id`: grants that have not reached
+    /// the token service yet (`grant_replication_tokens`) are left out, once per token.
+    pub fn token_roles_of(&mut self, sp_id: &str) -> Vec<String> {
+        let graph = self.graph_sp_id.clone();
+        let mut held_back = Vec::new();
+        for a in &mut self.assignments {
+            if a.principal_id == sp_id && a.resource_id == graph && a.pending_tokens > 0 {
+                a.pending_tokens -= 1;
+                held_back.push(a.app_role_id.clone());
+            }
+        }
+        let Some(graph_sp) = self.sp_index(&graph).map(|i| &self.sps[i]) else {
+            return Vec::new();
+        };
+        let held: Vec<String> = held_back
+            .iter()
+            .filter_map(|id| graph_sp.role_value(id))
+            .collect();
+        self.graph_roles_of(sp_id)
+            .into_iter()
+            .filter(|r| !held.contains(r))
+            .collect()
+    }
+
     pub fn graph_roles_of(&self, sp_id: &str) -> Vec<String> {
         let Some(graph) = self.sp_index(&self.graph_sp_id).map(|i| &self.sps[i]) else {
             return Vec::new();

@@ -235,6 +235,22 @@ pub(crate) fn handle(
             ),
         );
     };
+    if let Some(i) = st.sp_index(&sp) {
+        if st.sps[i].token_refusals_left > 0 {
+            // A brand-new service principal has not reached the login service yet.
+            st.sps[i].token_refusals_left -= 1;
+            return err(
+                unauthorized,
+                "invalid_client",
+                7000229,
+                &format!(
+                    "The client application {app_id} is missing service principal in the tenant {}.",
+                    st.tenant_id
+                ),
+            );
+        }
+    }
+    let roles = st.token_roles_of(&sp);
     let now = Utc::now().timestamp();
     let claims = Claims {
         aud: resource.to_string(),
@@ -248,7 +264,7 @@ pub(crate) fn handle(
         oid: sp.clone(),
         sub: sp.clone(),
         tid: st.tenant_id.clone(),
-        roles: st.graph_roles_of(&sp),
+        roles,
         uti: new_id(),
         ver: "1.0".into(),
     };

@@ -276,10 +276,18 @@ pub async fn run_setup(
                         tenant_id: &provisioned.tenant_id,
                         client_id: app_id,
                         client_secret: secret,
-                        required_roles: opts.provision.permissions.role_values(),
+                        required_roles: Some(opts.provision.permissions.role_values()),
                         replication_wait: opts.verify_wait,
                         retry_interval: opts.verify_retry_interval,
                         progress,
+                        secret_age: None,
+                        // Only a grant made moments ago excuses a token without its roles.
+                        granted_this_run: matches!(
+                            provisioned.consent,
+                            crate::provision::ConsentOutcome::Granted
+                        ),
+                        principals: &[],
+                        timeouts: verify::RealmTimeouts::default(),
                     },
                 )
                 .await
@@ -488,10 +496,14 @@ async fn decide_secret(
         tenant_id,
         client_id,
         client_secret: secret,
-        required_roles: &[],
+        required_roles: Some(&[]),
         replication_wait: opts.verify_wait.min(CONFIGURED_SECRET_WAIT),
         retry_interval: opts.verify_retry_interval,
         progress,
+        secret_age: None,
+        granted_this_run: false,
+        principals: &[],
+        timeouts: verify::RealmTimeouts::default(),
     };
     match verify::realm_token(http, &check).await {
         Ok(_) => Ok((
