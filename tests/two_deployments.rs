@@ -183,7 +183,10 @@ async fn explicit_removal_refuses_a_secret_the_config_dirs_hold_and_removes_a_na
         Ok(v) => v,
         Err(e) => panic!("not JSON: {e}\n{}", out.all()),
     };
-    let tool = report["tool_secrets"].as_array().cloned().unwrap_or_default();
+    let tool = report["tool_secrets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(tool.len(), 2, "{report:#}");
     for s in &tool {
         assert_eq!(s["label"], "elasticsearch/microsoft_graph1", "{s}");
@@ -206,7 +209,13 @@ async fn explicit_removal_refuses_a_secret_the_config_dirs_hold_and_removes_a_na
     out.assert_code(REMOVAL_REFUSED);
     assert!(out.stderr.contains(&key_a), "{}", out.all());
     assert!(out.stderr.contains("holds"), "{}", out.all());
-    assert_still_works(&h, &a, &secret_a, "rotate --remove-secret <a's keyId> --config a").await;
+    assert_still_works(
+        &h,
+        &a,
+        &secret_a,
+        "rotate --remove-secret <a's keyId> --config a",
+    )
+    .await;
     // One refused keyId among several: nothing is removed.
     rotate(&h, &b, &["--keep-old"]).await.assert_ok();
     let new_b = realm_secret(&b, "");
@@ -231,7 +240,11 @@ async fn explicit_removal_refuses_a_secret_the_config_dirs_hold_and_removes_a_na
     let foreign_key = credential_of(&h, &foreign.client_secret).key_id;
     let out = rotate(&h, &b, &["--remove-secret", &foreign_key]).await;
     out.assert_code(REMOVAL_REFUSED);
-    assert!(out.stderr.contains("not made by msgraph-keystore"), "{}", out.all());
+    assert!(
+        out.stderr.contains("not made by msgraph-keystore"),
+        "{}",
+        out.all()
+    );
 
     // A leftover named explicitly goes; nothing else does.
     let out = rotate(&h, &b, &["--remove-secret", &old_b_key]).await;
@@ -382,7 +395,8 @@ async fn setup_clean_up_after_a_failed_write_removes_only_its_own_new_secret() {
         Err(e) => e,
     };
     assert!(
-        err.message.contains("was removed from the application again"),
+        err.message
+            .contains("was removed from the application again"),
         "{}",
         err.message
     );

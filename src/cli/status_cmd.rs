@@ -152,6 +152,24 @@ pub fn render(report: &StatusReport) -> String {
             ));
         }
     }
+    if !report.tool_secrets.is_empty() {
+        // Labels collide between clusters left without cluster.name: a secret not held here
+        // may be another deployment's, so it is only listed (see `rotate --remove-secret`).
+        out.push_str(
+            "Secrets made by msgraph-keystore (label, keyId, age, held by a given config dir):\n",
+        );
+        for t in &report.tool_secrets {
+            out.push_str(&format!(
+                "  {:<32} {} {:>5} {}\n",
+                t.label,
+                t.key_id,
+                t.age_days
+                    .map(|d| format!("{d}d"))
+                    .unwrap_or_else(|| "?".to_string()),
+                if t.in_use { "yes" } else { "no" },
+            ));
+        }
+    }
     for c in &report.config {
         if c.problems.is_empty() {
             out.push_str(&format!(
