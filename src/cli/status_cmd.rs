@@ -169,6 +169,9 @@ pub fn render(report: &StatusReport) -> String {
                 if t.in_use { "yes" } else { "no" },
             ));
         }
+        if report.tool_secrets.iter().any(|t| !t.in_use) {
+            out.push_str("  A secret no given config dir holds may be another deployment's (labels collide without cluster.name): `rotate --remove-secret KEYID --config DIR` removes one once nothing uses it.\n");
+        }
     }
     for c in &report.config {
         if c.problems.is_empty() {
