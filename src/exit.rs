@@ -36,7 +36,7 @@ pub enum ExitCode {
     NoPermission,
     /// Local configuration problem: config dir not writable, owner change, conflicting settings (`EX_CONFIG`).
     Config,
-    /// `rotate --remove-secret` refused a keyId: a given config dir holds it, this tool did not
+    /// `rotate --remove-secret-id` refused a keyId: a given config dir holds it, this tool did not
     /// make it, or the application has no such secret. Nothing was removed.
     RemovalRefused,
 }

@@ -24,7 +24,7 @@ use msgraph_keystore::secret::{ExposeSecret, SecretString};
 use msgraph_keystore::setup::{run_setup, ConfigDir, SetupOptions};
 use setup_support::*;
 
-/// The code `rotate --remove-secret` exits with when it refuses a keyId.
+/// The code `rotate --remove-secret-id` exits with when it refuses a keyId.
 const REMOVAL_REFUSED: i32 = 8;
 
 /// Two config dirs (`a`, `b`), both set up with every name left at its default.
@@ -159,7 +159,7 @@ async fn two_phase_rotation_of_one_deployment_removes_exactly_the_secret_it_repl
     out.assert_ok();
     let key_a = credential_of(&h, &secret_a).key_id;
     assert!(out.stdout.contains(&key_a), "{}", out.all());
-    assert!(out.stdout.contains("--remove-secret"), "{}", out.all());
+    assert!(out.stdout.contains("--remove-secret-id"), "{}", out.all());
     assert_still_works(&h, &a, &secret_a, "a second rotate --finish").await;
 }
 
@@ -205,7 +205,7 @@ async fn explicit_removal_refuses_a_secret_the_config_dirs_hold_and_removes_a_na
 
     // The secret a config dir holds is refused, whoever asks; nothing is removed.
     let before = h.the_app().password_credentials.len();
-    let out = rotate(&h, &a, &["--remove-secret", &key_a]).await;
+    let out = rotate(&h, &a, &["--remove-secret-id", &key_a]).await;
     out.assert_code(REMOVAL_REFUSED);
     assert!(out.stderr.contains(&key_a), "{}", out.all());
     assert!(out.stderr.contains("holds"), "{}", out.all());
@@ -213,7 +213,7 @@ async fn explicit_removal_refuses_a_secret_the_config_dirs_hold_and_removes_a_na
         &h,
         &a,
         &secret_a,
-        "rotate --remove-secret <a's keyId> --config a",
+        "rotate --remove-secret-id <a's keyId> --config a",
     )
     .await;
     // One refused keyId among several: nothing is removed.
@@ -223,7 +223,12 @@ async fn explicit_removal_refuses_a_secret_the_config_dirs_hold_and_removes_a_na
     let out = rotate(
         &h,
         &b,
-        &["--remove-secret", &old_b_key, "--remove-secret", &new_b_key],
+        &[
+            "--remove-secret-id",
+            &old_b_key,
+            "--remove-secret-id",
+            &new_b_key,
+        ],
     )
     .await;
     out.assert_code(REMOVAL_REFUSED);
@@ -232,13 +237,13 @@ async fn explicit_removal_refuses_a_secret_the_config_dirs_hold_and_removes_a_na
     let out = rotate(
         &h,
         &b,
-        &["--remove-secret", "00000000-0000-0000-0000-000000000001"],
+        &["--remove-secret-id", "00000000-0000-0000-0000-000000000001"],
     )
     .await;
     out.assert_code(REMOVAL_REFUSED);
     let foreign = h.tenant.add_secret(&h.the_app().app_id, 30);
     let foreign_key = credential_of(&h, &foreign.client_secret).key_id;
-    let out = rotate(&h, &b, &["--remove-secret", &foreign_key]).await;
+    let out = rotate(&h, &b, &["--remove-secret-id", &foreign_key]).await;
     out.assert_code(REMOVAL_REFUSED);
     assert!(
         out.stderr.contains("not made by msgraph-keystore"),
@@ -247,13 +252,19 @@ async fn explicit_removal_refuses_a_secret_the_config_dirs_hold_and_removes_a_na
     );
 
     // A leftover named explicitly goes; nothing else does.
-    let out = rotate(&h, &b, &["--remove-secret", &old_b_key]).await;
+    let out = rotate(&h, &b, &["--remove-secret-id", &old_b_key]).await;
     out.assert_ok();
     let app = h.the_app();
     assert!(h.token_for(&app.app_id, &old_b).await.is_err());
     h.assert_accepted(&app.app_id, &new_b).await;
     h.assert_accepted(&app.app_id, &foreign.client_secret).await;
-    assert_still_works(&h, &a, &secret_a, "rotate --remove-secret <b's old keyId>").await;
+    assert_still_works(
+        &h,
+        &a,
+        &secret_a,
+        "rotate --remove-secret-id <b's old keyId>",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

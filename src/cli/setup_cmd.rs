@@ -98,9 +98,9 @@ pub struct RotateArgs {
     /// Second half of a two-phase rotation (`rotate --keep-old`, rolling restart, `rotate --finish`): add no secret; check that the secret in the keystore works, then remove the secret(s) it replaced (recorded in its display name), nothing else.
     #[arg(long)]
     pub finish: bool,
-    /// Add no secret; remove the client secret KEYID (repeatable): for secrets made by this tool that `status` lists and no deployment uses any more. A secret a given config dir holds, or one this tool did not make, is refused (exit 8) and nothing is removed.
-    #[arg(long = "remove-secret", value_name = "KEYID", conflicts_with_all = ["keep_old", "finish"])]
-    pub remove_secret: Vec<String>,
+    /// Add no secret; remove the client secret whose keyId (the portal's "Secret ID") is KEYID (repeatable): for secrets made by this tool that `status` lists and no deployment uses any more. A secret a given config dir holds, or one this tool did not make, is refused (exit 8) and nothing is removed.
+    #[arg(long = "remove-secret-id", value_name = "KEYID", conflicts_with_all = ["keep_old", "finish"])]
+    pub remove_secret_id: Vec<String>,
     /// How long verification keeps retrying while the new secret replicates.
     #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
     pub verify_wait: Duration,
@@ -548,7 +548,7 @@ pub async fn run_rotate(args: RotateArgs, global: &GlobalOpts) -> Result<ExitCod
             ));
         }
     }
-    if !args.remove_secret.is_empty() {
+    if !args.remove_secret_id.is_empty() {
         return remove_named(&args, &conn, &dirs, global).await;
     }
     if args.finish {
@@ -689,7 +689,7 @@ fn render_retired_notes(retired: &setup::retire::Retired, dirs: &[PathBuf]) -> S
             .collect();
         out.push_str(&format!(
             "Left in place: {} other secret(s) this tool made for the same label, which nothing here shows to be this deployment's (another cluster with the same cluster.name and realm may hold them): {}
-  Once no deployment uses one, remove it with: msgraph-keystore rotate --remove-secret KEYID{config}
+  Once no deployment uses one, remove it with: msgraph-keystore rotate --remove-secret-id KEYID{config}
 ",
             retired.unattributed.len(),
             retired.unattributed.join(", ")
@@ -788,7 +788,7 @@ async fn finish_rotation(
     Ok(ExitCode::Ok)
 }
 
-/// `rotate --remove-secret KEYID…`: remove the named tool-made secrets, refusing any that a
+/// `rotate --remove-secret-id KEYID…`: remove the named tool-made secrets, refusing any that a
 /// given config directory holds (see `setup::retire::remove_named`).
 async fn remove_named(
     args: &RotateArgs,
@@ -804,7 +804,7 @@ async fn remove_named(
         .secret_label(dirs.first().map(|d| d.dir.as_path()), realm);
     let app = configured_app(args, conn, &label, &client_id).await?;
     let retired =
-        setup::retire::remove_named(&conn.graph, &app, &args.remove_secret, &held).await?;
+        setup::retire::remove_named(&conn.graph, &app, &args.remove_secret_id, &held).await?;
     match args.output {
         realm_args::OutputFormat::Json => realm_args::print_json(&serde_json::json!({
             "client_id": client_id,

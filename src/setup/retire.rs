@@ -13,7 +13,7 @@
 //!   new secret's display name records that keyId (`replaces:…`), so `rotate` after verifying
 //!   and `rotate --finish` after the rolling restart remove exactly it (and, transitively,
 //!   what it replaced in turn, for `--keep-old` rotations never finished);
-//! - an operator naming keyIds (`rotate --remove-secret`), for tool-made secrets nothing
+//! - an operator naming keyIds (`rotate --remove-secret-id`), for tool-made secrets nothing
 //!   attributes; a secret whose hint matches what a given config directory holds is refused.
 //!
 //! The replaced secret must also be tool-made: a secret a person created in the portal and
@@ -45,7 +45,7 @@ pub enum Removal<'a> {
     /// `rotate` (after verifying) and `rotate --finish`: what the display name of
     /// `successor` (the secret the config directories now hold) records it replaced.
     ReplacedBy { successor: &'a str },
-    /// `rotate --remove-secret`: keyIds an operator named.
+    /// `rotate --remove-secret-id`: keyIds an operator named.
     Named { key_ids: &'a [String] },
 }
 
@@ -299,7 +299,7 @@ pub struct Retired {
     /// Secrets the step concerned that stay, with the reason.
     pub kept: Vec<Kept>,
     /// Tool-made secrets for the label that nothing here attributes: listed, never removed
-    /// (another deployment may hold them); `rotate --remove-secret` removes one on request.
+    /// (another deployment may hold them); `rotate --remove-secret-id` removes one on request.
     pub unattributed: Vec<String>,
 }
 
@@ -422,7 +422,7 @@ pub enum Successor<'a> {
     InUse(&'a SecretString),
 }
 
-/// `rotate --remove-secret`: remove the named tool-made secrets, all or none; refused (exit
+/// `rotate --remove-secret-id`: remove the named tool-made secrets, all or none; refused (exit
 /// 8) when any is held by a given config directory, not tool-made, or not on the application.
 pub async fn remove_named(
     graph: &GraphClient,
