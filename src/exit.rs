@@ -39,6 +39,9 @@ pub enum ExitCode {
     NoPermission,
     /// Local configuration problem: config dir not writable, owner change, conflicting settings (`EX_CONFIG`).
     Config,
+    /// `rotate --remove-secret-id` refused a keyId: a given config dir holds it, this tool did not
+    /// make it, or the application has no such secret. Nothing was removed.
+    RemovalRefused,
 }
 
 impl ExitCode {
@@ -59,6 +62,7 @@ impl ExitCode {
             ExitCode::TempFail => 75,
             ExitCode::NoPermission => 77,
             ExitCode::Config => 78,
+            ExitCode::RemovalRefused => 8,
         }
     }
 }

@@ -734,11 +734,13 @@ fn no_flag_takes_a_secret_value_on_the_command_line() {
             .iter()
             .any(|w| flag.contains(w));
         // What such a flag may hold instead: a path to the secret, or a name, a lifetime, a
-        // host or a count (`--secret-name NAME` names a Kubernetes Secret).
+        // host or a count (`--secret-name NAME` names a Kubernetes Secret), or a client
+        // secret's keyId (`rotate --remove-secret-id KEYID`: the public ID Graph lists, not the value).
         let harmless = flag.ends_with("-file")
             || (!value_names.is_empty()
                 && value_names.iter().all(|v| {
-                    ["FILE", "PATH", "DIR", "NAME", "DAYS", "URL", "N"].contains(&v.as_str())
+                    ["FILE", "PATH", "DIR", "NAME", "DAYS", "URL", "N", "KEYID"]
+                        .contains(&v.as_str())
                 }));
         assert!(
             !secretish || harmless,

@@ -95,9 +95,12 @@ pub struct RotateArgs {
     /// Keep the previous client secrets instead of removing them after the new one is verified (running nodes use the old secret until they restart).
     #[arg(long, conflicts_with = "finish")]
     pub keep_old: bool,
-    /// Second half of a two-phase rotation (`rotate --keep-old`, rolling restart, `rotate --finish`): add no secret; check that the secret in the keystore works, then remove the other secrets this tool created for the realm.
+    /// Second half of a two-phase rotation (`rotate --keep-old`, rolling restart, `rotate --finish`): add no secret; check that the secret in the keystore works, then remove the secret(s) it replaced (recorded in its display name), nothing else.
     #[arg(long)]
     pub finish: bool,
+    /// Add no secret; remove the client secret whose keyId (the portal's "Secret ID") is KEYID (repeatable): for secrets made by this tool that `status` lists and no deployment uses any more. A secret a given config dir holds, or one this tool did not make, is refused (exit 8) and nothing is removed.
+    #[arg(long = "remove-secret-id", value_name = "KEYID", conflicts_with_all = ["keep_old", "finish"])]
+    pub remove_secret_id: Vec<String>,
     /// How long verification keeps retrying while the new secret replicates.
     #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
     pub verify_wait: Duration,
@@ -152,9 +155,28 @@ pub async fn run_setup(args: SetupArgs, global: &GlobalOpts) -> Result<ExitCode,
         verify_retry_interval: Duration::from_secs(3),
     };
     let progress = progress_for(global);
-    let (outcome, new_secret) =
+    let (mut outcome, new_secret) =
         setup::run_setup(&conn.graph, &conn.http, &dirs, &opts, progress.as_ref()).await?;
     drop(dirs);
+    outcome
+        .warnings
+        .extend(unnamed_cluster_warning(&args.app, &dir_paths, &label));
+    if let Some(new) = &outcome.provisioned.new_secret {
+        let others = outcome
+            .provisioned
+            .secrets
+            .iter()
+            .filter(|s| s.key_id != new.key_id)
+            .map(|s| s.display_name.as_deref());
+        outcome
+            .warnings
+            .extend(setup::retire::extra_secret_warning(others, &label));
+    }
+    if global.verbosity() > Verbosity::Silent {
+        for warning in &outcome.warnings {
+            eprintln!("WARNING: {warning}");
+        }
+    }
 
     match args.output {
         SetupOutput::Json => realm_args::print_json(&outcome)?,
@@ -181,6 +203,27 @@ pub async fn run_setup(args: SetupArgs, global: &GlobalOpts) -> Result<ExitCode,
         }
     }
     Ok(outcome.exit_code())
+}
+
+/// `setup`'s warning when the secret's label falls back to the default cluster name: every
+/// cluster without `cluster.name` labels its secrets alike, so people cannot tell them apart.
+fn unnamed_cluster_warning(app: &AppArgs, dirs: &[PathBuf], label: &str) -> Option<String> {
+    if app.cluster_name.is_some() {
+        return None;
+    }
+    let Some(first) = dirs.first() else {
+        return Some(format!(
+            "--cluster-name is not given: this realm's client secrets are labelled '{label}', like those of every unnamed cluster in the tenant; pass --cluster-name"
+        ));
+    };
+    let named = crate::esconfig::EsYml::load(first)
+        .ok()
+        .and_then(|yml| yml.get("cluster.name"))
+        .is_some();
+    (!named).then(|| format!(
+        "cluster.name is not set in {}: this realm's client secrets are labelled '{label}', like those of every unnamed cluster in the tenant; set cluster.name (or pass --cluster-name) so `status` can tell the deployments apart",
+        first.join("elasticsearch.yml").display()
+    ))
 }
 
 /// The format of a keystore `setup` creates: explicit flag, else the version found under
@@ -505,12 +548,29 @@ pub async fn run_rotate(args: RotateArgs, global: &GlobalOpts) -> Result<ExitCod
             ));
         }
     }
+    if !args.remove_secret_id.is_empty() {
+        return remove_named(&args, &conn, &dirs, global).await;
+    }
     if args.finish {
         return finish_rotation(&args, &conn, &dirs, &label, global).await;
     }
+    let progress = progress_for(global);
+    let mut provision = args.app.provision_options(&conn.endpoints, &label);
+    // Read what the directories hold before replacing it: the new secret's display name
+    // records which keyId it replaces, the only secret this rotation may remove.
+    let (replaces, mut kept) = setup::retire::rotation_predecessors(
+        &conn.graph,
+        &conn.http,
+        &conn.endpoints,
+        &dirs,
+        &args.dirs.realm,
+        &provision,
+    )
+    .await?;
+    provision.credential_name = provision::secret_display_name_replacing(&label, &replaces);
     let opts = SetupOptions {
         realm: args.dirs.realm.clone(),
-        provision: args.app.provision_options(&conn.endpoints, &label),
+        provision,
         new_secret: true,
         order: None,
         new_keystore_version: FormatVersion::LATEST,
@@ -520,12 +580,11 @@ pub async fn run_rotate(args: RotateArgs, global: &GlobalOpts) -> Result<ExitCod
         verify_wait: args.verify_wait,
         verify_retry_interval: Duration::from_secs(3),
     };
-    let progress = progress_for(global);
     let (outcome, _) = setup::run_setup(&conn.graph, &conn.http, &dirs, &opts, progress.as_ref())
         .await
         .map_err(|e| CliError::new(e.code, format!("{e}; previous client secrets were kept")))?;
     drop(dirs);
-    let removed = retire_old_secrets(
+    let mut retired = retire_old_secrets(
         &conn.graph,
         &outcome,
         &label,
@@ -533,29 +592,41 @@ pub async fn run_rotate(args: RotateArgs, global: &GlobalOpts) -> Result<ExitCod
         progress.as_ref(),
     )
     .await?;
+    kept.append(&mut retired.kept);
+    retired.kept = kept;
 
     let code = outcome.exit_code();
     match args.output {
         realm_args::OutputFormat::Json => realm_args::print_json(&serde_json::json!({
             "rotation": outcome,
-            "removed_secrets": removed,
+            "replaces": replaces,
+            "removed_secrets": retired.removed,
+            "kept_secrets": retired.kept,
+            "unattributed_secrets": retired.unattributed,
         }))?,
         realm_args::OutputFormat::Text if global.verbosity() > Verbosity::Silent => {
             print_setup_summary(&outcome, &conn, None, global);
-            if removed.is_empty() {
+            if retired.removed.is_empty() {
                 println!(
                     "No previous secret was removed{}.",
                     if args.keep_old { " (--keep-old)" } else { "" }
                 );
+                if args.keep_old && !replaces.is_empty() {
+                    println!(
+                        "After the rolling restart, `rotate --finish` removes {} (recorded in the new secret's name).",
+                        replaces.join(", ")
+                    );
+                }
             } else {
                 println!(
-                    "Removed {} previous secret(s): {}",
-                    removed.len(),
-                    removed.join(", ")
+                    "Removed {} previous secret(s), the one(s) the config directories held: {}",
+                    retired.removed.len(),
+                    retired.removed.join(", ")
                 );
             }
+            print!("{}", render_retired_notes(&retired, &dir_paths));
             println!("Remember: the realm reads its client secret only at node start; copy the keystore to every node and do a rolling restart now.");
-            if !removed.is_empty() {
+            if !retired.removed.is_empty() {
                 println!("Nodes not restarted yet still use the removed secret: they fail to get a Graph token once their current one expires (within about an hour). Use --keep-old to remove the old secret only after the restart.");
             }
         }
@@ -564,15 +635,15 @@ pub async fn run_rotate(args: RotateArgs, global: &GlobalOpts) -> Result<ExitCod
     Ok(code)
 }
 
-/// After a verified rotation, remove the secrets this tool created earlier for the same
-/// cluster/realm label (never secrets created by people or other tools).
+/// After a verified rotation, remove the secret(s) the config directories held before it
+/// (recorded in the new secret's display name), and nothing else.
 async fn retire_old_secrets(
     graph: &GraphClient,
     outcome: &SetupOutcome,
     label: &str,
     keep_old: bool,
     progress: &dyn Progress,
-) -> Result<Vec<String>, CliError> {
+) -> Result<setup::retire::Retired, CliError> {
     let verified = outcome
         .verify
         .as_ref()
@@ -581,41 +652,54 @@ async fn retire_old_secrets(
         &outcome.provisioned.new_secret,
         &outcome.provisioned.app_object_id,
     ) else {
-        return Ok(Vec::new());
+        return Ok(Default::default());
     };
     if keep_old || !verified {
         if !verified {
             progress.step("The new secret is not verified yet: previous secrets are kept");
         }
-        return Ok(Vec::new());
+        return Ok(Default::default());
     }
-    let prefix = provision::secret_display_name_prefix(label);
-    let old: Vec<String> = outcome
-        .provisioned
-        .secrets
-        .iter()
-        .filter(|s| s.key_id != new.key_id)
-        .filter(|s| {
-            s.display_name
-                .as_deref()
-                .is_some_and(|n| n.starts_with(&prefix))
-        })
-        .map(|s| s.key_id.clone())
-        .collect();
-    if old.is_empty() {
-        return Ok(Vec::new());
-    }
-    progress.step(&format!(
-        "Removing {} previous secret(s) created for {label}",
-        old.len()
-    ));
-    Ok(provision::remove_passwords(graph, object_id, &old).await?)
+    let app = graph.get_application(object_id).await?;
+    progress.step("Removing the secret(s) the new one replaced");
+    setup::retire::retire_replaced(
+        graph,
+        &app,
+        setup::retire::Successor::New(new),
+        std::slice::from_ref(&new.value),
+        label,
+    )
+    .await
 }
 
-/// `rotate --finish`: the secret every config directory holds must work; then every other
-/// secret this tool created for the same cluster/realm label is removed. Secrets are told
-/// apart by Graph's `hint` (the first characters of the value): a secret whose hint matches the
-/// one in use, or that has no hint, is kept, so nothing in use can be removed.
+/// The secrets a removing step kept, and the tool-made ones nothing here attributes, as text.
+fn render_retired_notes(retired: &setup::retire::Retired, dirs: &[PathBuf]) -> String {
+    let mut out = String::new();
+    for k in &retired.kept {
+        out.push_str(&format!(
+            "Kept client secret {}: {}
+",
+            k.key_id, k.reason
+        ));
+    }
+    if !retired.unattributed.is_empty() {
+        let config: String = dirs
+            .iter()
+            .map(|d| format!(" --config {}", d.display()))
+            .collect();
+        out.push_str(&format!(
+            "Left in place: {} other secret(s) this tool made for the same label, which nothing here shows to be this deployment's (another cluster with the same cluster.name and realm may hold them): {}
+  Once no deployment uses one, remove it with: msgraph-keystore rotate --remove-secret-id KEYID{config}
+",
+            retired.unattributed.len(),
+            retired.unattributed.join(", ")
+        ));
+    }
+    out
+}
+
+/// `rotate --finish`: the secret every config directory holds must work; then the secret(s)
+/// its display name records it replaced are removed (see `setup::retire`), nothing else.
 async fn finish_rotation(
     args: &RotateArgs,
     conn: &Connection,
@@ -654,16 +738,7 @@ async fn finish_rotation(
             "rotate --finish needs at least one --config directory",
         ));
     };
-    let realm_yml = dirs[0].realm_yml(realm)?;
-    let (Some(client_id), Some(tenant_id)) = (realm_yml.client_id, realm_yml.tenant_id) else {
-        return Err(CliError::new(
-            ExitCode::Config,
-            format!(
-                "{} lacks the realm's client_id or tenant_id; run `setup`",
-                dirs[0].yml.path().display()
-            ),
-        ));
-    };
+    let (client_id, tenant_id) = realm_ids(dirs, realm)?;
     // The secret in use must work before anything is removed.
     crate::auth::client_credentials_token(
         &conn.http,
@@ -680,53 +755,110 @@ async fn finish_rotation(
             format!("the client secret in the keystore does not work ({e}); nothing was removed"),
         )
     })?;
-
-    let mut opts = args.app.provision_options(&conn.endpoints, label);
-    opts.configured_client_id = Some(client_id.clone());
-    let found = provision::find_app(&conn.graph, &opts).await?.ok_or_else(|| {
-        CliError::new(
-            ExitCode::Config,
-            format!("the application {client_id} configured for realm {realm} no longer exists; run `setup`"),
-        )
-    })?;
-    let prefix = provision::secret_display_name_prefix(label);
-    let stale: Vec<String> = found
-        .app
-        .password_credentials
-        .iter()
-        .filter(|c| {
-            c.display_name
-                .as_deref()
-                .is_some_and(|n| n.starts_with(&prefix))
-        })
-        .filter(|c| match c.hint.as_deref() {
-            Some(hint) if !hint.is_empty() => !current.expose_secret().starts_with(hint),
-            _ => false,
-        })
-        .map(|c| c.key_id.clone())
-        .collect();
-    let removed = if stale.is_empty() {
-        Vec::new()
-    } else {
-        provision::remove_passwords(&conn.graph, &found.app.id, &stale).await?
-    };
+    let app = configured_app(args, conn, label, &client_id).await?;
+    let retired = setup::retire::retire_replaced(
+        &conn.graph,
+        &app,
+        setup::retire::Successor::InUse(&current),
+        std::slice::from_ref(&current),
+        label,
+    )
+    .await?;
     match args.output {
         realm_args::OutputFormat::Json => realm_args::print_json(&serde_json::json!({
             "client_id": client_id,
-            "removed_secrets": removed,
+            "removed_secrets": retired.removed,
+            "kept_secrets": retired.kept,
+            "unattributed_secrets": retired.unattributed,
         }))?,
         realm_args::OutputFormat::Text if global.verbosity() > Verbosity::Silent => {
-            if removed.is_empty() {
-                println!("The secret in the keystore works; no previous secret of {label} was left to remove.");
+            if retired.removed.is_empty() {
+                println!("The secret in the keystore works; no previous secret it replaced was left to remove.");
             } else {
                 println!(
-                    "The secret in the keystore works; removed {} previous secret(s) of {label}: {}",
-                    removed.len(),
-                    removed.join(", ")
+                    "The secret in the keystore works; removed {} previous secret(s) it replaced: {}",
+                    retired.removed.len(),
+                    retired.removed.join(", ")
                 );
             }
+            print!("{}", render_retired_notes(&retired, &args.dirs.dirs()?));
         }
         realm_args::OutputFormat::Text => {}
     }
     Ok(ExitCode::Ok)
+}
+
+/// `rotate --remove-secret-id KEYID…`: remove the named tool-made secrets, refusing any that a
+/// given config directory holds (see `setup::retire::remove_named`).
+async fn remove_named(
+    args: &RotateArgs,
+    conn: &Connection,
+    dirs: &[ConfigDir],
+    global: &GlobalOpts,
+) -> Result<ExitCode, CliError> {
+    let realm = &args.dirs.realm;
+    let held = setup::retire::held_secrets(dirs, realm)?;
+    let (client_id, _) = realm_ids(dirs, realm)?;
+    let label = args
+        .app
+        .secret_label(dirs.first().map(|d| d.dir.as_path()), realm);
+    let app = configured_app(args, conn, &label, &client_id).await?;
+    let retired =
+        setup::retire::remove_named(&conn.graph, &app, &args.remove_secret_id, &held).await?;
+    match args.output {
+        realm_args::OutputFormat::Json => realm_args::print_json(&serde_json::json!({
+            "client_id": client_id,
+            "removed_secrets": retired.removed,
+        }))?,
+        realm_args::OutputFormat::Text if global.verbosity() > Verbosity::Silent => println!(
+            "Removed {} client secret(s): {}",
+            retired.removed.len(),
+            retired.removed.join(", ")
+        ),
+        realm_args::OutputFormat::Text => {}
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// The realm's client_id and tenant_id from the first config directory's yml.
+fn realm_ids(dirs: &[ConfigDir], realm: &str) -> Result<(String, String), CliError> {
+    let Some(first) = dirs.first() else {
+        return Err(CliError::usage(
+            "rotate needs at least one --config directory",
+        ));
+    };
+    let realm_yml = first.realm_yml(realm)?;
+    match (realm_yml.client_id, realm_yml.tenant_id) {
+        (Some(client_id), Some(tenant_id)) => Ok((client_id, tenant_id)),
+        _ => Err(CliError::new(
+            ExitCode::Config,
+            format!(
+                "{} lacks the realm's client_id or tenant_id; run `setup`",
+                first.yml.path().display()
+            ),
+        )),
+    }
+}
+
+/// The application the realm is configured for (its `client_id`), read fresh.
+async fn configured_app(
+    args: &RotateArgs,
+    conn: &Connection,
+    label: &str,
+    client_id: &str,
+) -> Result<crate::graph::models::Application, CliError> {
+    let mut opts = args.app.provision_options(&conn.endpoints, label);
+    opts.configured_client_id = Some(client_id.to_string());
+    let found = provision::find_app(&conn.graph, &opts)
+        .await?
+        .ok_or_else(|| {
+            CliError::new(
+                ExitCode::Config,
+                format!(
+                "the application {client_id} configured for realm {} no longer exists; run `setup`",
+                args.dirs.realm
+            ),
+            )
+        })?;
+    Ok(found.app)
 }

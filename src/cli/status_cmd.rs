@@ -152,6 +152,27 @@ pub fn render(report: &StatusReport) -> String {
             ));
         }
     }
+    if !report.tool_secrets.is_empty() {
+        // Labels collide between clusters left without cluster.name: a secret not held here
+        // may be another deployment's, so it is only listed (see `rotate --remove-secret-id`).
+        out.push_str(
+            "Secrets made by msgraph-keystore (label, keyId, age, held by a given config dir):\n",
+        );
+        for t in &report.tool_secrets {
+            out.push_str(&format!(
+                "  {:<32} {} {:>5} {}\n",
+                t.label,
+                t.key_id,
+                t.age_days
+                    .map(|d| format!("{d}d"))
+                    .unwrap_or_else(|| "?".to_string()),
+                if t.in_use { "yes" } else { "no" },
+            ));
+        }
+        if report.tool_secrets.iter().any(|t| !t.in_use) {
+            out.push_str("  A secret no given config dir holds may be another deployment's (labels collide without cluster.name): `rotate --remove-secret-id KEYID --config DIR` removes one once nothing uses it.\n");
+        }
+    }
     for c in &report.config {
         if c.problems.is_empty() {
             out.push_str(&format!(

@@ -27,9 +27,11 @@ pub use deprovision::{deprovision, Deprovisioned};
 pub use error::ProvisionError;
 pub use flow::provision;
 pub use options::{
-    is_tool_secret_for, marker_tag, secret_display_name, secret_display_name_prefix, AddSecret,
-    ConsentMode, PermissionSet, ProvisionOptions, DEFAULT_APP_NAME, DEFAULT_SECRET_LIFETIME_DAYS,
-    MARKER_TAG_PREFIX, SECRET_DISPLAY_NAME_PREFIX,
+    is_tool_secret, is_tool_secret_for, is_tool_secret_name_for, marker_tag,
+    parse_secret_display_name, secret_display_name, secret_display_name_prefix,
+    secret_display_name_replacing, AddSecret, ConsentMode, PermissionSet, ProvisionOptions,
+    ToolSecretName, DEFAULT_APP_NAME, DEFAULT_SECRET_LIFETIME_DAYS, MARKER_TAG_PREFIX,
+    SECRET_DISPLAY_NAME_PREFIX,
 };
 pub use permissions::GraphPermission;
 pub use progress::{NoProgress, Progress, StderrProgress};

@@ -17,8 +17,13 @@ pub const MARKER_TAG_PREFIX: &str = "msgraph-keystore:";
 /// Graph limits each tag to 256 characters.
 const MAX_TAG_CHARS: usize = 256;
 
-/// Client secrets the tool adds are named `msgraph-keystore <label> <YYYY-MM-DD>`, where
-/// the label says which cluster (or host) and realm the secret is for.
+/// Client secrets the tool adds are named
+/// `msgraph-keystore <label> <YYYY-MM-DD> run:<id>[ replaces:<keyId>[,<keyId>…]]`: the label
+/// says which cluster (or host) and realm the secret is for, `run:` is random per run and
+/// `replaces:` names the secrets the config directories held when this one replaced them.
+/// Labels collide (`cluster.name` defaults to `elasticsearch`), so the label only groups
+/// secrets for people; what may be removed is decided by `replaces:` and the run id (see
+/// `setup::retire`).
 pub const SECRET_DISPLAY_NAME_PREFIX: &str = "msgraph-keystore ";
 
 /// Default client-secret lifetime: short enough for common tenant policies (and CISA's
@@ -28,6 +33,9 @@ pub const DEFAULT_SECRET_LIFETIME_DAYS: u32 = 180;
 /// Written to the application's `notes` so a person looking at it in the portal knows who
 /// manages it.
 pub const APP_NOTES: &str = "Managed by msgraph-keystore for the Elasticsearch microsoft_graph authorization realm. It finds this application by its msgraph-keystore:<name> tag: keep the tag. Re-run `msgraph-keystore provision` (or `setup`) to repair it.";
+
+const RUN_TOKEN: &str = "run:";
+const REPLACES_TOKEN: &str = "replaces:";
 
 /// The marker tag for an application named `app_name`.
 pub fn marker_tag(app_name: &str) -> String {
@@ -39,32 +47,102 @@ pub fn marker_tag(app_name: &str) -> String {
 }
 
 /// The display name for a new client secret for `label` (e.g. `prod-cluster/microsoft_graph1`),
-/// dated today (UTC).
+/// dated today (UTC), with a fresh run id and no predecessor.
 pub fn secret_display_name(label: &str) -> String {
-    secret_display_name_on(label, Utc::now())
+    secret_display_name_replacing(label, &[])
 }
 
-/// [`secret_display_name`] for a given day.
-pub fn secret_display_name_on(label: &str, when: DateTime<Utc>) -> String {
-    format!(
-        "{}{}",
+/// [`secret_display_name`] for a secret that replaces the secrets `replaces` (keyIds).
+pub fn secret_display_name_replacing(label: &str, replaces: &[String]) -> String {
+    // The run id keeps two runs on the same day for colliding labels apart: the clean-up of
+    // secrets whose `addPassword` answer was lost matches the whole display name.
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    secret_display_name_on(label, Utc::now(), &run[..8], replaces)
+}
+
+/// [`secret_display_name_replacing`] for a given day and run id.
+pub fn secret_display_name_on(
+    label: &str,
+    when: DateTime<Utc>,
+    run: &str,
+    replaces: &[String],
+) -> String {
+    let mut name = format!(
+        "{}{} {RUN_TOKEN}{run}",
         secret_display_name_prefix(label),
         when.format("%Y-%m-%d")
-    )
+    );
+    if !replaces.is_empty() {
+        name.push_str(&format!(" {REPLACES_TOKEN}{}", replaces.join(",")));
+    }
+    name
 }
 
-/// The part of [`secret_display_name`] before the date: every secret the tool made for
-/// `label` starts with it (`rotate` uses this to find the old ones).
+/// The part of [`secret_display_name`] before the date.
 pub fn secret_display_name_prefix(label: &str) -> String {
     format!("{SECRET_DISPLAY_NAME_PREFIX}{label} ")
 }
 
+/// What the display name of a secret this tool made says (see [`SECRET_DISPLAY_NAME_PREFIX`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolSecretName<'a> {
+    /// `<cluster>/<realm>`.
+    pub label: &'a str,
+    /// `YYYY-MM-DD`, the day it was made.
+    pub date: &'a str,
+    /// The keyIds it replaced (empty for names without `replaces:`, e.g. older versions').
+    pub replaces: Vec<&'a str>,
+}
+
+/// Read a display name written by [`secret_display_name_on`] (or by older versions, which
+/// wrote `msgraph-keystore <label> <YYYY-MM-DD>`); `None` for any other name. Parsed from the
+/// right, so a label may contain spaces.
+pub fn parse_secret_display_name(name: &str) -> Option<ToolSecretName<'_>> {
+    let mut rest = name.strip_prefix(SECRET_DISPLAY_NAME_PREFIX)?;
+    let mut replaces = Vec::new();
+    loop {
+        let (head, last) = rest.rsplit_once(' ')?;
+        if let Some(ids) = last.strip_prefix(REPLACES_TOKEN) {
+            replaces = ids.split(',').filter(|id| !id.is_empty()).collect();
+        } else if !last.starts_with(RUN_TOKEN) {
+            let is_date = last.len() == 10
+                && last.char_indices().all(|(i, c)| {
+                    if i == 4 || i == 7 {
+                        c == '-'
+                    } else {
+                        c.is_ascii_digit()
+                    }
+                });
+            return (is_date && !head.is_empty()).then_some(ToolSecretName {
+                label: head,
+                date: last,
+                replaces,
+            });
+        }
+        rest = head;
+    }
+}
+
+/// Whether a display name is that of a client secret this tool created for `label`: the one
+/// test of "tool-made for this label" (`status`, `rotate --finish`, `setup`'s warning).
+pub fn is_tool_secret_name_for(display_name: Option<&str>, label: &str) -> bool {
+    display_name
+        .and_then(parse_secret_display_name)
+        .is_some_and(|n| n.label == label)
+}
+
 /// Whether `credential` is a client secret this tool created for `label`.
 pub fn is_tool_secret_for(credential: &PasswordCredential, label: &str) -> bool {
+    is_tool_secret_name_for(credential.display_name.as_deref(), label)
+}
+
+/// Whether `credential` is a client secret this tool created (for any label).
+pub fn is_tool_secret(credential: &PasswordCredential) -> bool {
     credential
         .display_name
         .as_deref()
-        .is_some_and(|n| n.starts_with(&secret_display_name_prefix(label)))
+        .and_then(parse_secret_display_name)
+        .is_some()
 }
 
 /// Which Microsoft Graph application permissions the realm gets.
@@ -189,10 +267,13 @@ mod tests {
     }
 
     #[test]
-    fn secret_names_carry_label_and_date_and_are_recognised() {
+    fn secret_names_carry_label_date_run_and_predecessors_and_are_recognised() {
         let when = Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0).unwrap();
-        let name = secret_display_name_on("prod/microsoft_graph1", when);
-        assert_eq!(name, "msgraph-keystore prod/microsoft_graph1 2026-11-26");
+        let name = secret_display_name_on("prod/microsoft_graph1", when, "0a1b2c3d", &[]);
+        assert_eq!(
+            name,
+            "msgraph-keystore prod/microsoft_graph1 2026-11-26 run:0a1b2c3d"
+        );
         let cred = |n: &str| PasswordCredential {
             key_id: "k".into(),
             display_name: Some(n.into()),
@@ -202,10 +283,32 @@ mod tests {
         };
         assert!(is_tool_secret_for(&cred(&name), "prod/microsoft_graph1"));
         assert!(!is_tool_secret_for(&cred(&name), "prod/microsoft_graph"));
+        assert!(!is_tool_secret_for(&cred(&name), "microsoft_graph1"));
         assert!(!is_tool_secret_for(
             &cred("Password friendly name"),
             "prod/microsoft_graph1"
         ));
+        assert!(!is_tool_secret(&cred("msgraph-keystore prod/x")));
+        assert!(!is_tool_secret(&cred("msgraph-keystore 2026-11-26")));
+
+        let replacing = secret_display_name_on(
+            "my cluster/microsoft_graph1",
+            when,
+            "ffffffff",
+            &["k1".to_string(), "k2".to_string()],
+        );
+        let parsed = parse_secret_display_name(&replacing).unwrap();
+        assert_eq!(parsed.label, "my cluster/microsoft_graph1");
+        assert_eq!(parsed.date, "2026-11-26");
+        assert_eq!(parsed.replaces, ["k1", "k2"]);
+        // Names older versions wrote are still the tool's.
+        let legacy = parse_secret_display_name("msgraph-keystore prod/g1 2026-01-02").unwrap();
+        assert_eq!((legacy.label, legacy.replaces.len()), ("prod/g1", 0));
+        // Two runs on the same day never share a display name.
+        assert_ne!(
+            secret_display_name("prod/g1"),
+            secret_display_name("prod/g1")
+        );
     }
 
     #[test]

@@ -147,6 +147,9 @@ impl Flow<'_> {
 
     /// Remove secrets with our display name whose keyId is not in `keep`. A lost secret may
     /// not have reached every replica, so read a few times and remove what any read shows.
+    /// The display name carries this run's random id (`run:…`, see
+    /// [`super::options::secret_display_name`]), so a secret another deployment with the same
+    /// label added meanwhile never matches: only secrets this run's own requests made do.
     async fn remove_orphan_secrets(
         &mut self,
         app: &Application,

@@ -6,6 +6,7 @@
 //! result with `verify`.
 
 pub mod local;
+pub mod retire;
 pub mod role_mapping;
 pub mod status;
 pub mod verify;
@@ -72,6 +73,9 @@ pub struct SetupOutcome {
     /// Why verification did not run, when it did not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verify_skipped: Option<String>,
+    /// One-line warnings for the operator (the CLI adds its own, e.g. an unset cluster.name).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl SetupOutcome {
@@ -124,6 +128,10 @@ struct ExistingRealm {
     secret: Option<SecretString>,
     /// Every directory has a secret and a client id.
     complete: bool,
+    /// How many directories hold a client secret for the realm.
+    with_secret: usize,
+    /// The directories holding a secret all hold the same one.
+    same_secret: bool,
 }
 
 fn existing_realm(dirs: &[ConfigDir], realm: &str) -> Result<ExistingRealm, CliError> {
@@ -132,6 +140,7 @@ fn existing_realm(dirs: &[ConfigDir], realm: &str) -> Result<ExistingRealm, CliE
     let mut secret: Option<SecretString> = None;
     let mut complete = !dirs.is_empty();
     let mut same_secret = true;
+    let mut with_secret = 0;
     for dir in dirs {
         let yml = dir.configured(realm)?;
         for (what, found, seen) in [
@@ -155,10 +164,13 @@ fn existing_realm(dirs: &[ConfigDir], realm: &str) -> Result<ExistingRealm, CliE
         complete &= yml.client_id.is_some();
         match dir.client_secret(realm)? {
             None => complete = false,
-            Some(s) => match &secret {
-                None => secret = Some(s),
-                Some(prev) => same_secret &= prev.expose_secret() == s.expose_secret(),
-            },
+            Some(s) => {
+                with_secret += 1;
+                match &secret {
+                    None => secret = Some(s),
+                    Some(prev) => same_secret &= prev.expose_secret() == s.expose_secret(),
+                }
+            }
         }
     }
     if !same_secret {
@@ -170,6 +182,8 @@ fn existing_realm(dirs: &[ConfigDir], realm: &str) -> Result<ExistingRealm, CliE
         tenant_id,
         secret,
         complete,
+        with_secret,
+        same_secret,
     })
 }
 
@@ -207,7 +221,7 @@ pub async fn run_setup(
 
     // Decide whether a new secret is needed: only when asked, or when the directories do not
     // hold a working one for this very application.
-    let (add, credential_decision) = decide_secret(http, dirs, &existing, opts, progress).await?;
+    let (add, reason) = decide_secret(http, dirs, &existing, opts, progress).await?;
     popts.add_secret = if add {
         AddSecret::Always
     } else {
@@ -216,6 +230,12 @@ pub async fn run_setup(
     preflight(dirs, opts, &existing, add)?;
 
     let provisioned = provision::provision(graph, &popts, progress).await?;
+    // Say what was done, not only why: a first run's "no secret yet" is not a warning.
+    let credential_decision = match (&provisioned.new_secret, add) {
+        (Some(new), _) => format!("added a new client secret (keyId {}): {reason}", new.key_id),
+        (None, true) => format!("would add a new client secret: {reason}"),
+        (None, false) => reason,
+    };
 
     let secret: Option<SecretString> = match &provisioned.new_secret {
         Some(new) => Some(new.value.clone()),
@@ -316,6 +336,7 @@ pub async fn run_setup(
         verify,
         verify_skipped,
         provisioned,
+        warnings: Vec::new(),
     };
     let new_secret = if dirs.is_empty() { secret } else { None };
     Ok((outcome, new_secret))
@@ -431,8 +452,15 @@ pub async fn remove_unused_secret(
         "Removing the new client secret (keyId {}) again: it could not be written anywhere",
         new.key_id
     ));
-    match provision::remove_passwords(graph, object_id, std::slice::from_ref(&new.key_id)).await
-    {
+    // The keyId Graph returned for this run's addPassword, and nothing else.
+    let decision = retire::decide(
+        retire::Removal::Unused {
+            new_key_id: &new.key_id,
+        },
+        &[],
+        &[],
+    );
+    match provision::remove_passwords(graph, object_id, &decision.remove).await {
         Ok(_) => format!(
             "the new client secret (keyId {}) was removed from the application again",
             new.key_id
@@ -465,11 +493,7 @@ async fn decide_secret(
     let (Some(secret), Some(client_id), true) =
         (&existing.secret, &existing.client_id, existing.complete)
     else {
-        return Ok((
-            true,
-            "the config directories do not all hold the realm's client_id and client secret"
-                .to_string(),
-        ));
+        return Ok((true, missing_secret_reason(dirs.len(), existing)));
     };
     if let Some(app_id) = &opts.provision.app_id {
         if app_id != client_id {
@@ -513,7 +537,7 @@ async fn decide_secret(
         Err(verify::VerifyError::Token(e)) if e.exit_code() == ExitCode::CredentialsRejected => Ok((
             true,
             format!(
-                "the configured client secret is rejected ({}); adding a new one",
+                "the configured client secret is rejected ({})",
                 first_words(&e.to_string())
             ),
         )),
@@ -525,6 +549,24 @@ async fn decide_secret(
                 "cannot check the realm's configured client secret (client_id {client_id}, tenant_id {tenant_id} from elasticsearch.yml): {e}"
             ),
         )),
+    }
+}
+
+/// Why the config directories' state calls for a new secret (they lack a usable one).
+fn missing_secret_reason(dirs: usize, existing: &ExistingRealm) -> String {
+    if existing.with_secret == 0 {
+        if dirs == 1 {
+            "the config directory had none".to_string()
+        } else {
+            "the config directories had none".to_string()
+        }
+    } else if existing.with_secret < dirs {
+        "not every config directory held one".to_string()
+    } else if !existing.same_secret {
+        "the config directories held different ones".to_string()
+    } else {
+        "elasticsearch.yml has no client_id for the realm, so the secret held cannot be checked"
+            .to_string()
     }
 }
 

@@ -30,6 +30,20 @@ pub struct SecretStatus {
     pub warning: Option<String>,
 }
 
+/// A client secret this tool made (its display name says so), whichever deployment holds it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolSecret {
+    /// `<cluster>/<realm>` from the display name; labels of unnamed clusters collide.
+    pub label: String,
+    pub key_id: String,
+    /// Whole days since it was made (`startDateTime`).
+    pub age_days: Option<i64>,
+    /// Whether the secret in a given config directory's keystore is this one (by hint).
+    pub in_use: bool,
+    /// The keyIds it replaced (what `rotate --finish` removes once it is in use).
+    pub replaces: Vec<String>,
+}
+
 /// One permission of the set and whether it is granted (admin consent given).
 #[derive(Debug, Clone, Serialize)]
 pub struct PermissionStatus {
@@ -66,6 +80,8 @@ pub struct StatusReport {
     pub service_principal_id: Option<String>,
     pub permissions: Vec<PermissionStatus>,
     pub secrets: Vec<SecretStatus>,
+    /// The secrets this tool made, for every label: label, keyId, age, in use.
+    pub tool_secrets: Vec<ToolSecret>,
     pub config: Vec<ConfigStatus>,
 }
 
@@ -145,6 +161,7 @@ pub async fn status(
         .map(|c| secret_status(c, local, now))
         .collect();
 
+    let tool_secrets = tool_secrets(&app.password_credentials, &secrets, now);
     let tenant_id = sp
         .as_ref()
         .and_then(|s| s.app_owner_organization_id.clone());
@@ -168,6 +185,7 @@ pub async fn status(
         service_principal_id: sp.map(|s| s.id),
         permissions: permission_status,
         secrets,
+        tool_secrets,
         config,
     })
 }
@@ -191,6 +209,30 @@ fn secret_status(c: &PasswordCredential, local: &[LocalRealm], now: DateTime<Utc
             .any(|l| l.client_secret.as_ref().is_some_and(|s| matches_hint(s, c))),
         warning,
     }
+}
+
+fn tool_secrets(
+    credentials: &[PasswordCredential],
+    statuses: &[SecretStatus],
+    now: DateTime<Utc>,
+) -> Vec<ToolSecret> {
+    credentials
+        .iter()
+        .zip(statuses)
+        .filter_map(|(c, st)| {
+            let name = provision::parse_secret_display_name(c.display_name.as_deref()?)?;
+            Some(ToolSecret {
+                label: name.label.to_string(),
+                key_id: c.key_id.clone(),
+                // Whole days since; a start in the future (clock skew) counts as 0.
+                age_days: c
+                    .start_date_time
+                    .map(|start| (now - start).num_days().max(0)),
+                in_use: st.in_use,
+                replaces: name.replaces.iter().map(|k| k.to_string()).collect(),
+            })
+        })
+        .collect()
 }
 
 /// Days from `now` to `end`: started days count (a secret made for 10 days has 10 left, not
@@ -316,6 +358,7 @@ mod tests {
             service_principal_id: None,
             permissions: vec![],
             secrets,
+            tool_secrets: vec![],
             config: vec![],
         };
         let s = |days: i64, in_use: bool| SecretStatus {
