@@ -244,6 +244,37 @@ fn exit_5_verify_token_lacks_permissions() {
 }
 
 #[test]
+fn exit_6_verify_principal_graph_does_not_know() {
+    let t = Tenant::start(Faults::default());
+    let conf = Conf::new();
+    t.setup(&conf, &[]);
+    let mut cmd = verify(&conf);
+    cmd.args(["--principal", "transient-nameid-4711"]);
+    let o = run(cmd, b"");
+    let line = expect_error(&o, 6);
+    assert!(line.contains("transient-nameid-4711"), "{line}");
+}
+
+#[test]
+fn exit_8_removal_refused_for_an_unknown_or_in_use_secret() {
+    let t = Tenant::start(Faults::default());
+    let conf = Conf::new();
+    t.setup(&conf, &[]);
+    let mut cmd = t.cli(&[
+        "rotate",
+        "--remove-secret-id",
+        "00000000-0000-0000-0000-00000000abcd",
+    ]);
+    cmd.arg("--config").arg(&conf.dir);
+    let o = run(cmd, b"");
+    let line = expect_error(&o, 8);
+    assert!(
+        line.contains("00000000-0000-0000-0000-00000000abcd"),
+        "{line}"
+    );
+}
+
+#[test]
 fn exit_64_usage_clap_errors_are_one_line() {
     for args in [
         &["setup", "--con"][..],
