@@ -21,9 +21,19 @@ if [ ! -f "$bin" ]; then
   echo "ERROR: $bin does not exist" >&2
   exit 2
 fi
-if ! command -v objdump >/dev/null 2>&1; then
-  echo "ERROR: objdump (binutils) is needed to read $bin's dynamic symbols" >&2
+if ! command -v objdump >/dev/null 2>&1 || ! command -v readelf >/dev/null 2>&1; then
+  echo "ERROR: objdump and readelf (binutils) are needed to read $bin's dynamic symbols" >&2
   exit 2
+fi
+
+if ! readelf -h "$bin" >/dev/null 2>&1; then
+  echo "ERROR: $bin is not an ELF file" >&2
+  exit 2
+fi
+# A statically linked program has no dynamic section, so no loader checks any glibc version.
+if ! readelf -d "$bin" | grep -q 'Dynamic section'; then
+  echo "$bin: statically linked (no dynamic section): needs no glibc at run time"
+  exit 0
 fi
 
 # objdump -T lines end in "<version> <name>", e.g.
@@ -56,14 +66,12 @@ done < <(printf '%s\n' "$dyn" | sed -nE 's/.*[( ](GLIBC_[0-9.]+|GLIBC_PRIVATE)\)
 
 # The loader checks the version-needs section (.gnu.version_r), not the symbol list: read it too,
 # so a version needed by no listed symbol still counts.
-if command -v readelf >/dev/null 2>&1; then
-  while read -r v; do
-    if [ "$(printf '%s\n%s\n' "$max" "$v" | sort -V | tail -n1)" != "$max" ]; then
-      echo "  the version-needs section requires GLIBC_$v"
-      offending=$((offending + 1))
-    fi
-  done < <(readelf -V -W "$bin" | sed -nE 's/.*Name: GLIBC_([0-9.]+) .*/\1/p' | sort -u)
-fi
+while read -r v; do
+  if [ "$(printf '%s\n%s\n' "$max" "$v" | sort -V | tail -n1)" != "$max" ]; then
+    echo "  the version-needs section requires GLIBC_$v"
+    offending=$((offending + 1))
+  fi
+done < <(readelf -V -W "$bin" | sed -nE 's/.*Name: GLIBC_([0-9.]+) .*/\1/p' | sort -u)
 
 if [ -z "$newest" ]; then
   echo "$bin: references no versioned glibc symbol (static, or not linked with glibc)"

@@ -35,7 +35,11 @@ else
   echo "release toolchain: installing cargo-zigbuild $CARGO_ZIGBUILD_VERSION and ziglang $ZIGLANG_VERSION into $venv" >&2
   rm -rf "$venv"
   mkdir -p "$tools"
-  python3 -m venv "$venv"
+  if ! python3 -m venv "$venv" >&2; then
+    rm -rf "$venv"
+    echo "ERROR: python3 -m venv failed; on Debian/Ubuntu install python3-venv (apt-get install python3-venv)" >&2
+    exit 1
+  fi
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
     "cargo-zigbuild==$CARGO_ZIGBUILD_VERSION" "ziglang==$ZIGLANG_VERSION" >&2
   if ! installed; then
