@@ -362,8 +362,11 @@ fn open_or_create(
         return Ok(None);
     }
     // Unlike Elasticsearch, the new keystore is saved once, with its values, at the end: a
-    // failure on the way leaves no half-made keystore behind.
-    Ok(Some(Keystore::new(FormatVersion::LATEST)?))
+    // failure on the way leaves no half-made keystore behind. One that another program
+    // creates meanwhile is not written over: these values are added to it.
+    let mut ks = Keystore::new(FormatVersion::LATEST)?;
+    ks.expect_no_file();
+    Ok(Some(ks))
 }
 
 fn not_found(dir: &Path) -> CliError {
