@@ -612,6 +612,11 @@ fn remove(term: &mut Terminal, dir: &Path, args: RemoveArgs) -> Result<ExitCode,
         if !ks.remove(name) {
             return Err(missing_setting(name));
         }
+        if name == keystore::SEED_SETTING {
+            // As Elasticsearch: the file is saved without a seed (the node adds one at start),
+            // not with a new one.
+            ks.omit_seed_on_save();
+        }
     }
     keystore::save(dir, &ks)?;
     Ok(ExitCode::Ok)

@@ -81,6 +81,8 @@ enum Edit {
     Version(FormatVersion),
     /// A `keystore.seed` added because it was missing: added again only if still missing.
     Seed,
+    /// Saves leave a missing seed missing.
+    OmitSeed,
 }
 
 /// The file a keystore was read from, as it was read: what a save expects to replace.
@@ -112,8 +114,8 @@ pub struct Keystore {
     /// This run's changes, in order.
     journal: Vec<Edit>,
     basis: Basis,
-    /// `keystore.seed` was removed on purpose: a save does not add one back (as
-    /// Elasticsearch's `remove`).
+    /// `keystore.seed` was removed on purpose ([`Keystore::omit_seed_on_save`]): a save does
+    /// not add one back.
     seed_removed: bool,
 }
 
@@ -356,14 +358,17 @@ impl Keystore {
         Ok(())
     }
 
-    /// Remove a setting; `false` if it was not there. Removing `keystore.seed` keeps it out
-    /// of the saved file, as Elasticsearch's `remove` does (a node adds a new one at start).
+    /// Remove a setting; `false` if it was not there.
     pub fn remove(&mut self, name: &str) -> bool {
         self.journal.push(Edit::Remove(name.to_owned()));
-        if name == SEED_SETTING {
-            self.seed_removed = true;
-        }
         self.entries.remove(name).is_some()
+    }
+
+    /// Save without `keystore.seed` if it is missing, instead of adding one: what
+    /// Elasticsearch's `remove keystore.seed` leaves (a node adds a new seed when it starts).
+    pub fn omit_seed_on_save(&mut self) {
+        self.journal.push(Edit::OmitSeed);
+        self.seed_removed = true;
     }
 
     /// Add a random `keystore.seed` if missing; `true` if one was added. A failure of the
@@ -441,6 +446,7 @@ impl Keystore {
                 Edit::Seed => {
                     fresh.try_ensure_seed()?;
                 }
+                Edit::OmitSeed => fresh.omit_seed_on_save(),
             }
         }
         // The replay rebuilt the journal edit by edit; keep exactly ours.
@@ -608,6 +614,7 @@ mod tests {
         let mut ks = Keystore::new(FormatVersion::V6).unwrap();
         ks.set_string("a", "1").unwrap();
         assert!(ks.remove(SEED_SETTING));
+        ks.omit_seed_on_save();
         let back = Keystore::decrypt(&ks.encrypt_with_seed().unwrap(), &pw("")).unwrap();
         assert_eq!(back.names(), ["a"]);
         // `upgrade` adds one again, as Elasticsearch's does.

@@ -1,0 +1,320 @@
+//! Writers that do not take our lock lose nothing (issue 8, item 2).
+//!
+//! Elasticsearch's `elasticsearch-keystore`, Ansible and people change the keystore and
+//! `elasticsearch.yml` without this tool's lock. Here a foreign writer changes one of them at
+//! a random moment of a `setup` (slowed by fake-tenant latency) or of a `keystore add`:
+//!
+//! - `KeystoreRename`: adds a setting to the keystore the way Elasticsearch does (decrypt,
+//!   encrypt, temp file, rename);
+//! - `YmlRename`: adds a line to `elasticsearch.yml` and renames a temp file over it
+//!   (Ansible's `lineinfile`, most editors);
+//! - `YmlAppend`: appends a line in place (`echo … >> elasticsearch.yml`).
+//!
+//! Every race must end with the foreign setting in the file (0 foreign settings lost) and,
+//! when the command exits 0, with the command's own settings there too (0 own settings lost);
+//! the only other accepted outcome is a clean error (exit 75, one line naming the file).
+//!
+//! The foreign writer checks, just before its rename, that the file is still what it read
+//! (and starts over if not): what is measured is this tool's guarantee, not the foreign
+//! writer's own lost updates.
+//!
+//! CI size: `FOREIGN_WRITER_RACES` races of each command (default 60, so 120 in all), with a
+//! seed printed at the start (`FOREIGN_WRITER_SEED` replays one). The long run documented in
+//! docs/reliability.md sets `FOREIGN_WRITER_RACES=1000`.
+
+mod setup_support;
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use msgraph_keystore::fake_tenant::Faults;
+use msgraph_keystore::keystore::{self, FormatVersion, Keystore};
+use msgraph_keystore::secret::SecretString;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use setup_support::*;
+
+const YML: &str = "elasticsearch.yml";
+const DEFAULT_RACES: usize = 60;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writer {
+    KeystoreRename,
+    YmlRename,
+    YmlAppend,
+}
+
+fn races() -> usize {
+    std::env::var("FOREIGN_WRITER_RACES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_RACES)
+}
+
+fn rng(test: &str) -> StdRng {
+    let seed = std::env::var("FOREIGN_WRITER_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x5eed_0008_u64);
+    eprintln!("{test}: FOREIGN_WRITER_SEED={seed}");
+    StdRng::seed_from_u64(seed)
+}
+
+fn empty() -> SecretString {
+    SecretString::from(String::new())
+}
+
+/// The foreign setting of race `n`, as the writer adds it.
+fn foreign_key(writer: Writer, n: usize) -> String {
+    match writer {
+        Writer::KeystoreRename => format!("s3.client.race{n}.access_key"),
+        Writer::YmlRename | Writer::YmlAppend => format!("foreign.race{n}"),
+    }
+}
+
+/// Replace `path` by a temp file holding `make(old bytes)`, the way a careful foreign tool
+/// does: if the file changed between its read and its rename, start over.
+fn replace_by_rename(path: &Path, make: impl Fn(&[u8]) -> Vec<u8>) {
+    let temp = path.with_extension("foreign-tmp");
+    loop {
+        let before = fs::read(path).unwrap();
+        let after = make(&before);
+        fs::write(&temp, &after).unwrap();
+        if fs::read(path).unwrap() == before {
+            fs::rename(&temp, path).unwrap();
+            return;
+        }
+    }
+}
+
+/// Make the foreign change of race `n` in `dir`.
+fn foreign_write(dir: &Path, writer: Writer, n: usize) {
+    let key = foreign_key(writer, n);
+    match writer {
+        Writer::KeystoreRename => replace_by_rename(&keystore::keystore_path(dir), |old| {
+            let mut ks = Keystore::decrypt_read_only(old, &empty()).unwrap();
+            ks.set_string(&key, "AKIA-foreign").unwrap();
+            ks.encrypt().unwrap()
+        }),
+        Writer::YmlRename => replace_by_rename(&dir.join(YML), |old| {
+            let mut text = old.to_vec();
+            text.extend_from_slice(format!("{key}: by-rename\n").as_bytes());
+            text
+        }),
+        Writer::YmlAppend => {
+            // One write(2) with O_APPEND: the line lands whole at the end of the file.
+            let mut f = fs::OpenOptions::new()
+                .append(true)
+                .open(dir.join(YML))
+                .unwrap();
+            f.write_all(format!("{key}: appended\n").as_bytes())
+                .unwrap();
+        }
+    }
+}
+
+/// Whether the foreign setting of race `n` is in `dir`.
+fn foreign_kept(dir: &Path, writer: Writer, n: usize) -> bool {
+    let key = foreign_key(writer, n);
+    match writer {
+        Writer::KeystoreRename => keystore::load_read_only(dir, &empty())
+            .unwrap()
+            .contains(&key),
+        Writer::YmlRename | Writer::YmlAppend => msgraph_keystore::esconfig::EsYml::load(dir)
+            .unwrap()
+            .get(&key)
+            .is_some(),
+    }
+}
+
+/// A config dir as a package install leaves it, with a v4 keystore (a cheap key derivation,
+/// so the foreign writer is quick) and a yml.
+fn config_dir(root: &Path, name: &str, version: FormatVersion) -> PathBuf {
+    let dir = root.join(name);
+    fs::create_dir_all(&dir).unwrap();
+    let mut ks = Keystore::new(version).unwrap();
+    ks.set_string("bootstrap.password", "kept").unwrap();
+    keystore::save(&dir, &ks).unwrap();
+    fs::write(dir.join(YML), "cluster.name: race\n").unwrap();
+    dir
+}
+
+/// What the races found.
+#[derive(Debug, Default)]
+struct Tally {
+    races: usize,
+    ok: usize,
+    clean_errors: usize,
+    /// Runs that saw the foreign change only at commit time and made their change again.
+    reapplied: usize,
+    foreign_lost: usize,
+    own_lost: usize,
+}
+
+impl Tally {
+    fn report(&self, what: &str, started: Instant) {
+        eprintln!(
+            "{what}: {} races in {:.1} s: {} ok, {} clean errors, {} re-applied on top of a foreign change, {} foreign settings lost, {} own settings lost",
+            self.races,
+            started.elapsed().as_secs_f64(),
+            self.ok,
+            self.clean_errors,
+            self.reapplied,
+            self.foreign_lost,
+            self.own_lost
+        );
+        assert_eq!(
+            self.foreign_lost, 0,
+            "{what}: foreign settings lost: {self:?}"
+        );
+        assert_eq!(self.own_lost, 0, "{what}: own settings lost: {self:?}");
+        assert_eq!(self.ok + self.clean_errors, self.races, "{self:?}");
+    }
+}
+
+const WRITERS: [Writer; 3] = [Writer::KeystoreRename, Writer::YmlRename, Writer::YmlAppend];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_keeps_every_foreign_change_made_while_it_waits_on_graph() {
+    let mut rng = rng("setup_keeps_every_foreign_change");
+    let faults = Faults {
+        latency: Duration::from_millis(8),
+        ..Faults::default()
+    };
+    // How long one run takes here, to spread the foreign writes over all of it.
+    let calibrate = Harness::with_faults(faults.clone()).await;
+    let dir = config_dir(calibrate.scratch.path(), "calibrate", FormatVersion::V4);
+    let t0 = Instant::now();
+    calibrate.setup(&[&dir], &["--no-verify"]).await.assert_ok();
+    let span = t0.elapsed();
+    eprintln!("one setup takes {} ms", span.as_millis());
+
+    let started = Instant::now();
+    let mut tally = Tally::default();
+    for n in 0..races() {
+        let writer = WRITERS[n % WRITERS.len()];
+        let delay = span.mul_f64(rng.gen_range(0.0..1.1));
+        let h = Harness::with_faults(faults.clone()).await;
+        let dir = config_dir(h.scratch.path(), "config", FormatVersion::V4);
+        let foreign_dir = dir.clone();
+        let foreign = tokio::task::spawn_blocking(move || {
+            std::thread::sleep(delay);
+            foreign_write(&foreign_dir, writer, n);
+        });
+        let out = h.setup(&[&dir], &["-v", "--no-verify"]).await;
+        foreign.await.unwrap();
+        tally.races += 1;
+        if out.stderr.contains("changed by another program") {
+            tally.reapplied += 1;
+        }
+        if !foreign_kept(&dir, writer, n) {
+            eprintln!(
+                "race {n} ({writer:?}, after {delay:?}): the foreign setting is gone\n{}",
+                out.all()
+            );
+            tally.foreign_lost += 1;
+        }
+        match out.code {
+            0 => {
+                tally.ok += 1;
+                let app = h.the_app();
+                let ks = keystore::load_read_only(&dir, &empty()).unwrap();
+                let own = yml_value(&dir, REALM, "client_id").as_deref() == Some(&app.app_id)
+                    && ks.contains(&secret_key(REALM))
+                    && ks.contains("bootstrap.password")
+                    && app.password_credentials.len() == 1;
+                if !own {
+                    eprintln!(
+                        "race {n} ({writer:?}, after {delay:?}): own settings lost\n{}",
+                        out.all()
+                    );
+                    tally.own_lost += 1;
+                }
+            }
+            75 => {
+                assert!(out.stderr.contains(YML) || out.stderr.contains("elasticsearch.keystore"));
+                tally.clean_errors += 1;
+            }
+            code => panic!("race {n} ({writer:?}): exit {code}\n{}", out.all()),
+        }
+    }
+    tally.report("setup", started);
+}
+
+fn keystore_add(dir: &Path, name: &str) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_msgraph-keystore"))
+        .args(["-v", "keystore", "add", "-x", "-f", name, "--config"])
+        .arg(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"own-value\n")
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn keystore_add_keeps_every_foreign_keystore_change() {
+    let mut rng = rng("keystore_add_keeps_every_foreign_keystore_change");
+    let root = tempfile::tempdir().unwrap();
+    // Format 6 (210,000 PBKDF2 iterations): `add` works on its copy for a while.
+    let dir = config_dir(root.path(), "calibrate", FormatVersion::V6);
+    let t0 = Instant::now();
+    assert!(keystore_add(&dir, "calibrate").status.success());
+    let span = t0.elapsed();
+    eprintln!("one keystore add takes {} ms", span.as_millis());
+
+    let started = Instant::now();
+    let mut tally = Tally::default();
+    for n in 0..races() {
+        let dir = config_dir(root.path(), &format!("add{n}"), FormatVersion::V6);
+        let delay = span.mul_f64(rng.gen_range(0.0..1.1));
+        let foreign_dir = dir.clone();
+        let foreign = std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            foreign_write(&foreign_dir, Writer::KeystoreRename, n);
+        });
+        let own = format!("own.race{n}");
+        let out = keystore_add(&dir, &own);
+        foreign.join().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        tally.races += 1;
+        if stderr.contains("changed by another program") {
+            tally.reapplied += 1;
+        }
+        let ks = keystore::load_read_only(&dir, &empty()).unwrap();
+        if !ks.contains(&foreign_key(Writer::KeystoreRename, n)) {
+            eprintln!("race {n} (after {delay:?}): the foreign setting is gone\n{stderr}");
+            tally.foreign_lost += 1;
+        }
+        match out.status.code() {
+            Some(0) => {
+                tally.ok += 1;
+                if ks.get_bytes(&own) != Some(&b"own-value"[..])
+                    || !ks.contains("bootstrap.password")
+                {
+                    eprintln!("race {n} (after {delay:?}): own setting lost\n{stderr}");
+                    tally.own_lost += 1;
+                }
+            }
+            Some(75) => {
+                assert!(stderr.contains("elasticsearch.keystore"), "{stderr}");
+                tally.clean_errors += 1;
+            }
+            code => panic!("race {n}: exit {code:?}\n{stderr}"),
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+    tally.report("keystore add", started);
+}
