@@ -422,6 +422,9 @@ impl Pending<'_> {
             "{} was changed by another program; making this run's change again on top of it",
             self.target().display()
         );
+        // The old temp file goes first: the new one takes the same name, and possibly the
+        // same inode number, so the old one's drop could otherwise remove the new one.
+        self.file = None;
         match &mut self.keystore {
             None => self.file = Some(prepare_yml(self.plan, &reapply_yml(self.plan)?)?),
             Some(again) => {
