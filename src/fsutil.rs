@@ -540,7 +540,11 @@ pub fn prepare_replace(
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(failure(ReplaceStep::CreateTemp, target, e)),
     };
-    if let Method::InPlace { .. } = replaceable::method(target)? {
+    let method = replaceable::method(target).map_err(|e| match not_replaceable(&e) {
+        Some(_) => e,
+        None => failure(ReplaceStep::CreateTemp, target, e),
+    })?;
+    if let Method::InPlace { .. } = method {
         // The inode stays, so do its owner, group and mode. Opening it for writing now
         // proves the commit can write it.
         let file = OpenOptions::new()
@@ -798,5 +802,48 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["fifo", "link", "real"]);
+    }
+    #[test]
+    fn a_target_changed_since_it_was_read_is_not_written_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("f");
+        fs::write(&target, b"read").unwrap();
+        let (_, seen) = read_regular_file_seen(&target, 100).unwrap();
+        let p = prepare_replace(&target, "f.tmp", b"ours", 0o600)
+            .unwrap()
+            .expecting(Some(seen.clone()));
+        assert!(p.unchanged().unwrap());
+        fs::write(dir.path().join("x"), b"theirs").unwrap();
+        fs::rename(dir.path().join("x"), &target).unwrap();
+        assert!(!p.unchanged().unwrap());
+        let err = p.commit().unwrap_err();
+        assert!(changed_since_read(&err), "{err}");
+        assert_eq!(fs::read(&target).unwrap(), b"theirs");
+        assert!(!dir.path().join("f.tmp").exists());
+
+        // Expected absent, but a file appeared.
+        let new = dir.path().join("new");
+        let p = prepare_replace(&new, "new.tmp", b"ours", 0o600)
+            .unwrap()
+            .expecting(Some(Seen::Absent));
+        fs::write(&new, b"theirs").unwrap();
+        assert!(changed_since_read(&p.commit().unwrap_err()));
+        assert_eq!(fs::read(&new).unwrap(), b"theirs");
+    }
+
+    #[test]
+    fn a_busy_or_cross_device_rename_is_recognised_as_a_mount_point() {
+        let busy = failure(
+            ReplaceStep::Rename,
+            Path::new("/x"),
+            io::Error::from_raw_os_error(libc::EBUSY),
+        );
+        assert!(is_mount_point_error(&busy));
+        assert!(is_mount_point_error(&io::Error::from_raw_os_error(
+            libc::EXDEV
+        )));
+        assert!(!is_mount_point_error(&io::Error::from_raw_os_error(
+            libc::EACCES
+        )));
     }
 }
