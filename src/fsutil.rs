@@ -393,8 +393,12 @@ impl PreparedFile {
         }
         match &self.kind {
             Kind::Temp { temp, .. } => {
-                fs::rename(temp, &self.target)
-                    .map_err(|e| failure(ReplaceStep::Rename, &self.target, e))?;
+                let temp = temp.clone();
+                if !self.swap_in(&temp)? {
+                    return Err(io::Error::other(ChangedSinceRead {
+                        path: self.target.clone(),
+                    }));
+                }
                 self.done = true;
                 fail_point!(fail_points::RENAMED, |_| Err(failure(
                     ReplaceStep::SyncDirectory,
@@ -431,6 +435,70 @@ impl PreparedFile {
             );
         }
         Ok(())
+    }
+}
+
+impl PreparedFile {
+    /// Put the temp file in place of the target; `false` (nothing changed) when the target
+    /// turned out not to be the expected file after all. The check before is not atomic with
+    /// a rename, so where the kernel allows it the swap itself proves it: with an expected
+    /// file, `RENAME_EXCHANGE` swaps the two names and the displaced file is compared (and
+    /// swapped back if it is not the one read); with an expected absence, `RENAME_NOREPLACE`
+    /// refuses a file that appeared. Elsewhere (`EINVAL`/`ENOSYS`) a plain rename follows the
+    /// check.
+    fn swap_in(&self, temp: &Path) -> io::Result<bool> {
+        let rename_err = |e| failure(ReplaceStep::Rename, &self.target, e);
+        let flags = match &self.expected {
+            None => {
+                return fs::rename(temp, &self.target)
+                    .map(|()| true)
+                    .map_err(rename_err)
+            }
+            Some(Seen::Absent) => libc::RENAME_NOREPLACE,
+            Some(Seen::File(_)) => libc::RENAME_EXCHANGE,
+        };
+        match renameat2(temp, &self.target, flags) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => return Ok(false),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
+                return fs::rename(temp, &self.target)
+                    .map(|()| true)
+                    .map_err(rename_err);
+            }
+            Err(e) => return Err(rename_err(e)),
+        }
+        if flags == libc::RENAME_NOREPLACE {
+            return Ok(true);
+        }
+        // `temp` now names the displaced file.
+        let displaced = Seen::now(temp).map_err(rename_err)?;
+        if Some(&displaced) == self.expected.as_ref() {
+            fs::remove_file(temp).map_err(rename_err)?;
+            return Ok(true);
+        }
+        // Another program's file: put it back, and ours goes back to `temp` (removed on drop).
+        renameat2(temp, &self.target, libc::RENAME_EXCHANGE).map_err(rename_err)?;
+        Ok(false)
+    }
+}
+
+fn renameat2(from: &Path, to: &Path, flags: libc::c_uint) -> io::Result<()> {
+    let from = std::ffi::CString::new(from.as_os_str().as_encoded_bytes())?;
+    let to = std::ffi::CString::new(to.as_os_str().as_encoded_bytes())?;
+    // SAFETY: both are valid NUL-terminated paths for the duration of the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            flags,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 

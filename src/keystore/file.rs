@@ -97,7 +97,7 @@ fn load_with(
     let (bytes, seen) = read_file_seen(&path)?;
     let bytes = bytes.ok_or_else(|| KeystoreError::NotFound { path: path.clone() })?;
     let mut ks = decrypt(&bytes, password).map_err(|e| e.with_path(&path))?;
-    ks.set_read_from(seen);
+    ks.set_read_from(&path, seen);
     Ok(ks)
 }
 
@@ -185,7 +185,10 @@ pub fn prepare_save(config_dir: &Path, ks: &Keystore) -> Result<PreparedFile, Ke
         &bytes,
         KEYSTORE_MODE,
     )
-    .map(|p| p.expecting(ks.expected_file()))
+    .map(|p| {
+        let expected = ks.expected_file(p.target());
+        p.expecting(expected)
+    })
     .map_err(|e| save_error(config_dir, e))
 }
 
@@ -225,7 +228,7 @@ pub fn reapply(config_dir: &Path, ks: &Keystore) -> Result<Keystore, KeystoreErr
                     other => other.to_string(),
                 })
             })?;
-            fresh.set_read_from(seen);
+            fresh.set_read_from(&path, seen);
             fresh
         }
     };

@@ -92,8 +92,9 @@ enum Basis {
     Unknown,
     /// There was no file: a save expects none.
     Absent,
-    /// Read from this file, encrypted with this password.
+    /// Read from the file at `path`, in state `seen`, encrypted with `password`.
     File {
+        path: std::path::PathBuf,
         seen: crate::fsutil::Seen,
         password: SecretString,
     },
@@ -399,8 +400,9 @@ impl Keystore {
     /// Mark this keystore as read from a file in state `seen`, encrypted with its current
     /// password: a save then replaces that file only if it is still in that state. The
     /// journal starts here.
-    pub(crate) fn set_read_from(&mut self, seen: crate::fsutil::Seen) {
+    pub(crate) fn set_read_from(&mut self, path: &std::path::Path, seen: crate::fsutil::Seen) {
         self.basis = Basis::File {
+            path: path.to_path_buf(),
             seen,
             password: self.password.clone(),
         };
@@ -413,12 +415,14 @@ impl Keystore {
         self.basis = Basis::Absent;
     }
 
-    /// What the file must still be when this keystore is saved, `None` if unchecked.
-    pub(crate) fn expected_file(&self) -> Option<crate::fsutil::Seen> {
+    /// What the file at `target` must still be when this keystore is saved there, `None` if
+    /// unchecked (a keystore saved to another file than the one it was read from is a copy).
+    pub(crate) fn expected_file(&self, target: &std::path::Path) -> Option<crate::fsutil::Seen> {
         match &self.basis {
             Basis::Unknown => None,
             Basis::Absent => Some(crate::fsutil::Seen::Absent),
-            Basis::File { seen, .. } => Some(seen.clone()),
+            Basis::File { path, seen, .. } if path == target => Some(seen.clone()),
+            Basis::File { .. } => None,
         }
     }
 
