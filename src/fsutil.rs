@@ -14,6 +14,12 @@
 //! `elasticsearch.yml` should be is refused without blocking on it, and a symbolic link is read
 //! through but never replaced (see [`FileRefused`]).
 //!
+//! Before a file is replaced, it is checked against what was read ([`Seen`]): a change by a
+//! program that does not take this tool's lock is never written over (the caller re-reads
+//! the file and re-applies its change, or stops). A file that is a mount point of its own is
+//! written in place, and one that cannot be replaced at all is refused before anything is
+//! written (see [`replaceable`]).
+//!
 //! Every step of a replacement passes a fail point (see [`fail_points`]) so tests can make it
 //! fail or crash there; release builds compile them to nothing.
 
@@ -23,6 +29,12 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt
 use std::path::{Path, PathBuf};
 
 use fail::fail_point;
+
+pub mod replaceable;
+mod seen;
+
+pub use replaceable::{not_replaceable, Method, NotReplaceable};
+pub use seen::Seen;
 
 /// Names of the fail points a replacement passes, in the order it passes them.
 ///
@@ -79,6 +91,8 @@ pub enum ReplaceStep {
     WriteTemp,
     Rename,
     SyncDirectory,
+    /// Rewriting a target that is a mount point in place.
+    WriteInPlace,
 }
 
 /// An `io::Error` payload naming the step and the file involved.
@@ -91,6 +105,30 @@ pub struct ReplaceFailure {
     pub source: io::Error,
 }
 
+/// The `io::Error` payload for a target changed by another program since it was read.
+#[derive(Debug, thiserror::Error)]
+#[error("[{}] was changed by another program since this run read it", path.display())]
+pub struct ChangedSinceRead {
+    pub path: PathBuf,
+}
+
+/// Whether `err` says the target changed since it was read.
+pub fn changed_since_read(err: &io::Error) -> bool {
+    err.get_ref()
+        .is_some_and(|e| e.downcast_ref::<ChangedSinceRead>().is_some())
+}
+
+/// Whether `err` is a rename refused because the target is a mount point (`EBUSY`) or on
+/// another file system than its directory (`EXDEV`).
+pub fn is_mount_point_error(err: &io::Error) -> bool {
+    let os = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<ReplaceFailure>())
+        .and_then(|f| f.source.raw_os_error())
+        .or(err.raw_os_error());
+    matches!(os, Some(libc::EBUSY | libc::EXDEV))
+}
+
 fn step_text(step: ReplaceStep) -> &'static str {
     match step {
         ReplaceStep::RemoveStaleTemp => "cannot remove the stale temporary file",
@@ -98,6 +136,7 @@ fn step_text(step: ReplaceStep) -> &'static str {
         ReplaceStep::WriteTemp => "cannot write the temporary file",
         ReplaceStep::Rename => "cannot rename the temporary file over its target",
         ReplaceStep::SyncDirectory => "cannot sync the directory after renaming into it",
+        ReplaceStep::WriteInPlace => "cannot write the file in place",
     }
 }
 
@@ -170,6 +209,12 @@ fn refused(kind: io::ErrorKind, why: FileRefused) -> io::Error {
 /// `max_len` (a sparse file can claim gigabytes it does not occupy). Never allocates more
 /// than `max_len + 1` bytes, even if the file grows while it is read.
 pub fn read_regular_file(path: &Path, max_len: u64) -> io::Result<Option<Vec<u8>>> {
+    Ok(read_regular_file_seen(path, max_len)?.0)
+}
+
+/// [`read_regular_file`], with the state of the file the bytes came from (taken through the
+/// same descriptor), for a later check that nobody changed it ([`Seen::now`]).
+pub fn read_regular_file_seen(path: &Path, max_len: u64) -> io::Result<(Option<Vec<u8>>, Seen)> {
     // Checked before opening: opening a device can have effects of its own.
     match fs::metadata(path) {
         Ok(m) if !m.file_type().is_file() => {
@@ -181,7 +226,7 @@ pub fn read_regular_file(path: &Path, max_len: u64) -> io::Result<Option<Vec<u8>
             ))
         }
         Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((None, Seen::Absent)),
         Err(e) => return Err(e),
     }
     // O_NONBLOCK in case the file was swapped for a FIFO since the check (it changes nothing
@@ -192,7 +237,7 @@ pub fn read_regular_file(path: &Path, max_len: u64) -> io::Result<Option<Vec<u8>
         .open(path)
     {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((None, Seen::Absent)),
         Err(e) => return Err(e),
     };
     let meta = file.metadata()?;
@@ -214,13 +259,16 @@ pub fn read_regular_file(path: &Path, max_len: u64) -> io::Result<Option<Vec<u8>
         return Err(too_large(meta.len()));
     }
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.take(max_len.saturating_add(1))
+    (&file)
+        .take(max_len.saturating_add(1))
         .read_to_end(&mut bytes)?;
     let read = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
     if read > max_len {
         return Err(too_large(read));
     }
-    Ok(Some(bytes))
+    // Taken after the read: a write during it shows at least in the time.
+    let seen = Seen::of(&file.metadata()?, &bytes);
+    Ok((Some(bytes), seen))
 }
 
 /// If `err` came from a replacement step, that step.
@@ -236,17 +284,42 @@ pub fn owner_change(err: &io::Error) -> Option<&OwnerChangeRefused> {
         .and_then(|e| e.downcast_ref::<OwnerChangeRefused>())
 }
 
-/// A fully written and fsynced temp file next to its target, not yet renamed.
-/// Dropping it without [`PreparedFile::commit`] removes the temp file.
-#[derive(Debug)]
+/// A replacement ready to commit: a fully written and fsynced temp file next to its target,
+/// or, for a target that is a mount point of its own, the open target and the bytes to write
+/// into it. Dropping it without [`PreparedFile::commit`] removes the temp file.
 pub struct PreparedFile {
-    temp: PathBuf,
     target: PathBuf,
-    /// Identity of our temp file, so we never rename or delete a file another process put
-    /// at the same temp path.
-    dev: u64,
-    ino: u64,
+    kind: Kind,
+    /// What the target must still be when committed; `None`: not checked.
+    expected: Option<Seen>,
+    /// A new file whose group could not be set to its directory's: `(file gid, dir gid)`.
+    group_not_set: Option<(u32, u32)>,
     done: bool,
+}
+
+enum Kind {
+    Temp {
+        temp: PathBuf,
+        /// Identity of our temp file, so we never rename or delete a file another process
+        /// put at the same temp path.
+        dev: u64,
+        ino: u64,
+    },
+    InPlace {
+        file: File,
+        contents: Vec<u8>,
+    },
+}
+
+/// Paths and the method only: the contents stay out of logs.
+impl std::fmt::Debug for PreparedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedFile")
+            .field("target", &self.target)
+            .field("temp", &self.temp_path())
+            .field("expected", &self.expected)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PreparedFile {
@@ -254,23 +327,52 @@ impl PreparedFile {
         &self.target
     }
 
-    pub fn temp_path(&self) -> &Path {
-        &self.temp
+    /// The temp file; `None` when the target is written in place.
+    pub fn temp_path(&self) -> Option<&Path> {
+        match &self.kind {
+            Kind::Temp { temp, .. } => Some(temp),
+            Kind::InPlace { .. } => None,
+        }
+    }
+
+    /// Whether the commit writes into the target instead of renaming (a mount point).
+    pub fn in_place(&self) -> bool {
+        matches!(self.kind, Kind::InPlace { .. })
+    }
+
+    /// Commit only if the target is still `seen` (what the caller read); otherwise the
+    /// commit fails with [`ChangedSinceRead`] and changes nothing.
+    pub fn expecting(mut self, seen: Option<Seen>) -> Self {
+        self.expected = seen;
+        self
+    }
+
+    /// Whether the target is still what [`PreparedFile::expecting`] was given.
+    pub fn unchanged(&self) -> io::Result<bool> {
+        match &self.expected {
+            None => Ok(true),
+            Some(expected) => Ok(Seen::now(&self.target)? == *expected),
+        }
     }
 
     fn still_ours(&self) -> bool {
-        fs::symlink_metadata(&self.temp)
-            .map(|m| m.dev() == self.dev && m.ino() == self.ino)
-            .unwrap_or(false)
+        match &self.kind {
+            Kind::Temp { temp, dev, ino } => fs::symlink_metadata(temp)
+                .map(|m| m.dev() == *dev && m.ino() == *ino)
+                .unwrap_or(false),
+            Kind::InPlace { .. } => true,
+        }
     }
 
     /// Rename the temp file over the target and fsync the directory so the rename survives
-    /// a crash.
+    /// a crash (or, for a mount point, rewrite the target in place and fsync it). Fails with
+    /// [`ChangedSinceRead`], changing nothing, when the target is no longer what was read.
     pub fn commit(mut self) -> io::Result<()> {
         if !self.still_ours() {
+            let temp = self.temp_path().unwrap_or(&self.target).to_path_buf();
             return Err(failure(
                 ReplaceStep::Rename,
-                &self.temp,
+                &temp,
                 io::Error::other("the temporary file was replaced or removed by another process"),
             ));
         }
@@ -279,33 +381,153 @@ impl PreparedFile {
             &self.target,
             injected(fail_points::BEFORE_RENAME)
         )));
-        fs::rename(&self.temp, &self.target)
-            .map_err(|e| failure(ReplaceStep::Rename, &self.target, e))?;
-        self.done = true;
-        fail_point!(fail_points::RENAMED, |_| Err(failure(
-            ReplaceStep::SyncDirectory,
-            &self.target,
-            injected(fail_points::RENAMED)
-        )));
-        sync_dir(parent_dir(&self.target))
-            .map_err(|e| failure(ReplaceStep::SyncDirectory, &self.target, e))?;
+        // As late as possible: what is left between this check and the rename is the window
+        // in which a foreign writer can still lose its change (docs/reliability.md).
+        if !self
+            .unchanged()
+            .map_err(|e| failure(ReplaceStep::Rename, &self.target, e))?
+        {
+            return Err(io::Error::other(ChangedSinceRead {
+                path: self.target.clone(),
+            }));
+        }
+        match &self.kind {
+            Kind::Temp { temp, .. } => {
+                let temp = temp.clone();
+                if !self.swap_in(&temp)? {
+                    return Err(io::Error::other(ChangedSinceRead {
+                        path: self.target.clone(),
+                    }));
+                }
+                self.done = true;
+                fail_point!(fail_points::RENAMED, |_| Err(failure(
+                    ReplaceStep::SyncDirectory,
+                    &self.target,
+                    injected(fail_points::RENAMED)
+                )));
+                sync_dir(parent_dir(&self.target))
+                    .map_err(|e| failure(ReplaceStep::SyncDirectory, &self.target, e))?;
+            }
+            Kind::InPlace { file, contents } => {
+                use std::os::unix::fs::FileExt;
+                self.done = true;
+                // Write, then cut: a file that grows is never shorter than before on the way.
+                let written = file
+                    .write_all_at(contents, 0)
+                    .and_then(|()| file.set_len(u64::try_from(contents.len()).unwrap_or(u64::MAX)))
+                    .and_then(|()| file.sync_all());
+                written.map_err(|e| failure(ReplaceStep::WriteInPlace, &self.target, e))?;
+            }
+        }
         fail_point!(fail_points::DIRECTORY_SYNCED, |_| Err(failure(
             ReplaceStep::SyncDirectory,
             &self.target,
             injected(fail_points::DIRECTORY_SYNCED)
         )));
+        if let Some((file_gid, dir_gid)) = self.group_not_set {
+            tracing::warn!(
+                "{} was created with group {} because this user may not give it group {} of its directory; Elasticsearch may not be able to read it: run `chown :{} {}`",
+                self.target.display(),
+                group_name(file_gid),
+                group_name(dir_gid),
+                group_name(dir_gid),
+                self.target.display()
+            );
+        }
         Ok(())
+    }
+}
+
+impl PreparedFile {
+    /// Put the temp file in place of the target; `false` (nothing changed) when the target
+    /// turned out not to be the expected file after all. The check before is not atomic with
+    /// a rename, so where the kernel allows it the swap itself proves it: with an expected
+    /// file, `RENAME_EXCHANGE` swaps the two names and the displaced file is compared (and
+    /// swapped back if it is not the one read); with an expected absence, `RENAME_NOREPLACE`
+    /// refuses a file that appeared. Elsewhere (`EINVAL`/`ENOSYS`) a plain rename follows the
+    /// check.
+    fn swap_in(&self, temp: &Path) -> io::Result<bool> {
+        let rename_err = |e| failure(ReplaceStep::Rename, &self.target, e);
+        let flags = match &self.expected {
+            None => {
+                return fs::rename(temp, &self.target)
+                    .map(|()| true)
+                    .map_err(rename_err)
+            }
+            Some(Seen::Absent) => libc::RENAME_NOREPLACE,
+            Some(Seen::File(_)) => libc::RENAME_EXCHANGE,
+        };
+        match renameat2(temp, &self.target, flags) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => return Ok(false),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
+                return fs::rename(temp, &self.target)
+                    .map(|()| true)
+                    .map_err(rename_err);
+            }
+            Err(e) => return Err(rename_err(e)),
+        }
+        if flags == libc::RENAME_NOREPLACE {
+            return Ok(true);
+        }
+        // `temp` now names the displaced file.
+        let displaced = Seen::now(temp).map_err(rename_err)?;
+        if Some(&displaced) == self.expected.as_ref() {
+            fs::remove_file(temp).map_err(rename_err)?;
+            return Ok(true);
+        }
+        // Another program's file: put it back, and ours goes back to `temp` (removed on drop).
+        renameat2(temp, &self.target, libc::RENAME_EXCHANGE).map_err(rename_err)?;
+        Ok(false)
+    }
+}
+
+fn renameat2(from: &Path, to: &Path, flags: libc::c_uint) -> io::Result<()> {
+    let from = std::ffi::CString::new(from.as_os_str().as_encoded_bytes())?;
+    let to = std::ffi::CString::new(to.as_os_str().as_encoded_bytes())?;
+    // SAFETY: both are valid NUL-terminated paths for the duration of the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            flags,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
 impl Drop for PreparedFile {
     fn drop(&mut self) {
-        if !self.done && self.still_ours() {
-            // Best effort: there is no one to report a failure to during drop, and the next
-            // prepare removes a stale temp anyway.
-            let _ = fs::remove_file(&self.temp);
+        if let Kind::Temp { temp, .. } = &self.kind {
+            if !self.done && self.still_ours() {
+                // Best effort: there is no one to report a failure to during drop, and the
+                // next prepare removes a stale temp anyway.
+                let _ = fs::remove_file(temp);
+            }
         }
     }
+}
+
+/// A group's name, or its number when it has none.
+fn group_name(gid: u32) -> String {
+    let mut group: libc::group = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 4096];
+    let mut result: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call and `buf.len()` is the buffer's size.
+    let rc = unsafe { libc::getgrgid_r(gid, &mut group, buf.as_mut_ptr(), buf.len(), &mut result) };
+    if rc != 0 || result.is_null() || group.gr_name.is_null() {
+        return gid.to_string();
+    }
+    // SAFETY: getgrgid_r succeeded, so gr_name points at a NUL-terminated string in `buf`.
+    unsafe { std::ffi::CStr::from_ptr(group.gr_name) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// The directory holding `path` (`.` for a bare file name).
@@ -337,8 +559,15 @@ fn create_exclusive_0600(path: &Path) -> io::Result<File> {
 /// Write `contents` to `tmp_name` in the target's directory, ready to replace `target`.
 ///
 /// The temp file is created with `O_EXCL` and mode 0600, written, changed to `mode` (set
-/// explicitly, so the umask does not matter), given the group of the file it replaces when
-/// possible, and fsynced. A temp file left by a crashed run is removed first.
+/// explicitly, so the umask does not matter), given a group, and fsynced. A temp file left
+/// by a crashed run is removed first. The group is the replaced file's, or for a new file
+/// its directory's (what the setgid bit of the package layout gives, e.g. root:elasticsearch)
+/// so the node can read what root created; when this user may not set that group, the commit
+/// warns with the `chown` to run.
+///
+/// A target that is a mount point of its own is not renamed over but opened for writing
+/// here and rewritten in place by the commit ([`Method::InPlace`]); one that cannot be
+/// replaced at all (immutable, append-only, read-only) is refused with [`NotReplaceable`].
 ///
 /// Refuses with `PermissionDenied` carrying [`OwnerChangeRefused`] when the target exists
 /// and is owned by another user than this process: replacing it would change its owner
@@ -379,6 +608,29 @@ pub fn prepare_replace(
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(failure(ReplaceStep::CreateTemp, target, e)),
     };
+    let method = replaceable::method(target).map_err(|e| match not_replaceable(&e) {
+        Some(_) => e,
+        None => failure(ReplaceStep::CreateTemp, target, e),
+    })?;
+    if let Method::InPlace { .. } = method {
+        // The inode stays, so do its owner, group and mode. Opening it for writing now
+        // proves the commit can write it.
+        let file = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(target)
+            .map_err(|e| failure(ReplaceStep::WriteInPlace, target, e))?;
+        return Ok(PreparedFile {
+            target: target.to_path_buf(),
+            kind: Kind::InPlace {
+                file,
+                contents: contents.to_vec(),
+            },
+            expected: None,
+            group_not_set: None,
+            done: false,
+        });
+    }
     if let Some(m) = &existing {
         if m.uid() != writer_uid {
             return Err(io::Error::new(
@@ -392,10 +644,14 @@ pub fn prepare_replace(
         }
     }
 
-    match fs::remove_file(&temp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(failure(ReplaceStep::RemoveStaleTemp, &temp, e)),
+    // Only a temp file that is there is removed: on a read-only file system unlink fails
+    // with EROFS even for a name that does not exist, which read as a "stale" file.
+    if fs::symlink_metadata(&temp).is_ok() {
+        match fs::remove_file(&temp) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(failure(ReplaceStep::RemoveStaleTemp, &temp, e)),
+        }
     }
 
     let mut file =
@@ -403,16 +659,28 @@ pub fn prepare_replace(
     let meta = file
         .metadata()
         .map_err(|e| failure(ReplaceStep::CreateTemp, &temp, e))?;
+    // The group the file must have for the node to read it: the replaced file's, or for a
+    // new file the directory's.
+    let wanted_gid = match &existing {
+        Some(m) => m.gid(),
+        None => fs::metadata(dir)
+            .map(|m| m.gid())
+            .map_err(|e| failure(ReplaceStep::CreateTemp, &temp, e))?,
+    };
     // From here the guard removes the temp file on any error.
-    let prepared = PreparedFile {
-        temp: temp.clone(),
+    let mut prepared = PreparedFile {
         target: target.to_path_buf(),
-        dev: meta.dev(),
-        ino: meta.ino(),
+        kind: Kind::Temp {
+            temp: temp.clone(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+        },
+        expected: None,
+        group_not_set: None,
         done: false,
     };
 
-    let write = |file: &mut File| -> io::Result<()> {
+    let mut write = |file: &mut File| -> io::Result<()> {
         fail_point!(fail_points::TEMP_CREATED, |_| Err(injected(
             fail_points::TEMP_CREATED
         )));
@@ -420,12 +688,13 @@ pub fn prepare_replace(
         fail_point!(fail_points::TEMP_WRITTEN, |_| Err(injected(
             fail_points::TEMP_WRITTEN
         )));
-        if let Some(m) = &existing {
-            if m.gid() != meta.gid() {
-                // Keep the group (e.g. root:elasticsearch 0660 on package installs) so the
-                // node can still read the file. Not being allowed to is not an error:
-                // Elasticsearch itself does not preserve the group either.
-                let _ = std::os::unix::fs::fchown(&*file, None, Some(m.gid()));
+        if wanted_gid != meta.gid()
+            && std::os::unix::fs::fchown(&*file, None, Some(wanted_gid)).is_err()
+        {
+            // Not allowed (the user is not in that group). For an existing file this is
+            // what Elasticsearch does too; a new file gets a warning with the fix.
+            if existing.is_none() {
+                prepared.group_not_set = Some((meta.gid(), wanted_gid));
             }
         }
         // The final mode is set before the fsync so the fsync makes it durable too: a
@@ -601,5 +870,48 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["fifo", "link", "real"]);
+    }
+    #[test]
+    fn a_target_changed_since_it_was_read_is_not_written_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("f");
+        fs::write(&target, b"read").unwrap();
+        let (_, seen) = read_regular_file_seen(&target, 100).unwrap();
+        let p = prepare_replace(&target, "f.tmp", b"ours", 0o600)
+            .unwrap()
+            .expecting(Some(seen.clone()));
+        assert!(p.unchanged().unwrap());
+        fs::write(dir.path().join("x"), b"theirs").unwrap();
+        fs::rename(dir.path().join("x"), &target).unwrap();
+        assert!(!p.unchanged().unwrap());
+        let err = p.commit().unwrap_err();
+        assert!(changed_since_read(&err), "{err}");
+        assert_eq!(fs::read(&target).unwrap(), b"theirs");
+        assert!(!dir.path().join("f.tmp").exists());
+
+        // Expected absent, but a file appeared.
+        let new = dir.path().join("new");
+        let p = prepare_replace(&new, "new.tmp", b"ours", 0o600)
+            .unwrap()
+            .expecting(Some(Seen::Absent));
+        fs::write(&new, b"theirs").unwrap();
+        assert!(changed_since_read(&p.commit().unwrap_err()));
+        assert_eq!(fs::read(&new).unwrap(), b"theirs");
+    }
+
+    #[test]
+    fn a_busy_or_cross_device_rename_is_recognised_as_a_mount_point() {
+        let busy = failure(
+            ReplaceStep::Rename,
+            Path::new("/x"),
+            io::Error::from_raw_os_error(libc::EBUSY),
+        );
+        assert!(is_mount_point_error(&busy));
+        assert!(is_mount_point_error(&io::Error::from_raw_os_error(
+            libc::EXDEV
+        )));
+        assert!(!is_mount_point_error(&io::Error::from_raw_os_error(
+            libc::EACCES
+        )));
     }
 }

@@ -77,10 +77,11 @@ fn plan(dirs: &[PathBuf]) -> (Vec<ConfigDir>, Vec<DirPlan>) {
     (opened, plans)
 }
 
-/// The files `commit_all` replaces, in its order.
+/// The files `commit_all` replaces, in its order: each directory's yml, then its keystore
+/// (the only file holding the secret comes last).
 fn targets(dirs: &[PathBuf]) -> Vec<PathBuf> {
     dirs.iter()
-        .flat_map(|d| [keystore::keystore_path(d), d.join(YML)])
+        .flat_map(|d| [d.join(YML), keystore::keystore_path(d)])
         .collect()
 }
 
@@ -127,7 +128,7 @@ fn yml_state(dir: &Path, new_yml: &str) -> Found {
 /// The state of the six files, in `commit_all`'s order.
 fn states(dirs: &[PathBuf], new_yml: &str) -> Vec<Found> {
     dirs.iter()
-        .flat_map(|d| [keystore_state(d), yml_state(d, new_yml)])
+        .flat_map(|d| [yml_state(d, new_yml), keystore_state(d)])
         .collect()
 }
 

@@ -365,8 +365,11 @@ fn open_or_create(
         return Ok(None);
     }
     // Unlike Elasticsearch, the new keystore is saved once, with its values, at the end: a
-    // failure on the way leaves no half-made keystore behind.
-    Ok(Some(Keystore::new(FormatVersion::LATEST)?))
+    // failure on the way leaves no half-made keystore behind. One that another program
+    // creates meanwhile is not written over: these values are added to it.
+    let mut ks = Keystore::new(FormatVersion::LATEST)?;
+    ks.expect_no_file();
+    Ok(Some(ks))
 }
 
 fn not_found(dir: &Path) -> CliError {
@@ -612,6 +615,11 @@ fn remove(term: &mut Terminal, dir: &Path, args: RemoveArgs) -> Result<ExitCode,
     for name in &args.names {
         if !ks.remove(name) {
             return Err(missing_setting(name));
+        }
+        if name == keystore::SEED_SETTING {
+            // As Elasticsearch: the file is saved without a seed (the node adds one at start),
+            // not with a new one.
+            ks.omit_seed_on_save();
         }
     }
     keystore::save(dir, &ks)?;

@@ -129,6 +129,21 @@ pub enum KeystoreError {
     #[error("unsupported Elasticsearch version [{given}] for writing a keystore: {reason}")]
     UnsupportedEsVersion { given: String, reason: &'static str },
 
+    /// Another program (one that does not take this tool's lock, such as Elasticsearch's own
+    /// `elasticsearch-keystore`) replaced the keystore while this run worked on it, and this
+    /// run's change could not be made again on top of theirs.
+    #[error("the keystore [{}] was changed by another program while this command ran, and this command's change could not be made again on top of it ({reason}); nothing was saved: run the command again", path.display())]
+    ChangedMeanwhile { path: PathBuf, reason: String },
+
+    /// The keystore cannot be replaced at all (immutable, read-only mount), or cannot be
+    /// renamed over because it is a mount point of its own.
+    #[error("cannot replace the keystore [{}]: {source}", path.display())]
+    NotReplaceable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     /// Another process held the keystore lock for longer than we were willing to wait.
     #[error("another process is updating the keystore in [{}]; gave up after waiting {waited_secs} s for its lock", dir.display())]
     Locked { dir: PathBuf, waited_secs: u64 },
@@ -211,7 +226,10 @@ impl UserFacing for KeystoreError {
             | KeystoreError::NotWritableVersion { .. } => ExitCode::Config,
             KeystoreError::InvalidFormatVersion { .. }
             | KeystoreError::UnsupportedEsVersion { .. } => ExitCode::Usage,
-            KeystoreError::Locked { .. } => ExitCode::TempFail,
+            KeystoreError::Locked { .. } | KeystoreError::ChangedMeanwhile { .. } => {
+                ExitCode::TempFail
+            }
+            KeystoreError::NotReplaceable { .. } => ExitCode::Config,
             KeystoreError::Random(_) | KeystoreError::Crypto(_) => ExitCode::Software,
         }
     }

@@ -7,6 +7,11 @@
 //! The old file is never touched before the rename and no temp file survives an error
 //! (see [`crate::fsutil::prepare_replace`]).
 //!
+//! Writers that do not take the lock (Elasticsearch's own `elasticsearch-keystore`, config
+//! management) are caught at the save: the keystore remembers the file it was read from
+//! ([`fsutil::Seen`]) and the changes made since; if the file changed, it is read again and
+//! the changes are made again on top of it, up to [`MAX_REAPPLY`] times.
+//!
 //! Locking: an exclusive `flock` on the config directory itself, held from load to save.
 //! Why the directory and not a lock file: a lock file would be an extra file in every config
 //! directory (Elasticsearch images, ECK init containers and packages all ship that directory
@@ -25,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use super::error::KeystoreError;
 use super::format::Header;
-use super::{Keystore, KEYSTORE_FILENAME};
+use super::{FormatVersion, Keystore, KEYSTORE_FILENAME};
 use crate::fsutil::{self, PreparedFile, ReplaceStep};
 use crate::secret::SecretString;
 
@@ -35,6 +40,9 @@ pub const TEMP_FILENAME: &str = "elasticsearch.keystore.tmp";
 pub const KEYSTORE_MODE: u32 = 0o660;
 /// How long [`lock`] waits for another writer before giving up.
 pub const LOCK_WAIT: Duration = Duration::from_secs(60);
+/// How many times a save re-reads a keystore that another program changed meanwhile and
+/// makes its change again, before it gives up.
+pub const MAX_REAPPLY: usize = 5;
 /// The largest keystore file this tool reads or writes: 64 MiB.
 ///
 /// The format itself allows about 2 GiB, but secure settings are passwords, keys and small
@@ -55,7 +63,12 @@ pub fn keystore_path(config_dir: &Path) -> PathBuf {
 /// is refused without blocking (see [`fsutil::read_regular_file`]). A symbolic link is
 /// followed, as Elasticsearch does.
 fn read_file(path: &Path) -> Result<Option<Vec<u8>>, KeystoreError> {
-    fsutil::read_regular_file(path, MAX_FILE_LEN).map_err(|e| match fsutil::refusal(&e) {
+    Ok(read_file_seen(path)?.0)
+}
+
+/// [`read_file`] with the state of the file the bytes came from.
+fn read_file_seen(path: &Path) -> Result<(Option<Vec<u8>>, fsutil::Seen), KeystoreError> {
+    fsutil::read_regular_file_seen(path, MAX_FILE_LEN).map_err(|e| match fsutil::refusal(&e) {
         Some(fsutil::FileRefused::TooLarge { len, max }) => KeystoreError::corrupt(format!(
             "the file is {len} bytes, larger than any keystore (this tool reads at most {max} bytes)"
         ))
@@ -81,8 +94,11 @@ fn load_with(
     decrypt: fn(&[u8], &SecretString) -> Result<Keystore, KeystoreError>,
 ) -> Result<Keystore, KeystoreError> {
     let path = keystore_path(config_dir);
-    let bytes = read_file(&path)?.ok_or_else(|| KeystoreError::NotFound { path: path.clone() })?;
-    decrypt(&bytes, password).map_err(|e| e.with_path(&path))
+    let (bytes, seen) = read_file_seen(&path)?;
+    let bytes = bytes.ok_or_else(|| KeystoreError::NotFound { path: path.clone() })?;
+    let mut ks = decrypt(&bytes, password).map_err(|e| e.with_path(&path))?;
+    ks.set_read_from(&path, seen);
+    Ok(ks)
 }
 
 /// Load and decrypt the config directory's keystore for an update: the key for the next
@@ -103,6 +119,21 @@ pub fn load_read_only(
 /// Turn a replacement failure into the keystore error a user can act on.
 fn save_error(config_dir: &Path, err: io::Error) -> KeystoreError {
     let path = keystore_path(config_dir);
+    if fsutil::changed_since_read(&err) {
+        return KeystoreError::ChangedMeanwhile {
+            path,
+            reason: "it kept changing".to_owned(),
+        };
+    }
+    if fsutil::not_replaceable(&err).is_some() {
+        return KeystoreError::NotReplaceable { path, source: err };
+    }
+    if fsutil::is_mount_point_error(&err) {
+        return KeystoreError::NotReplaceable {
+            path,
+            source: std::io::Error::other(format!("{err}; it is a mount point of its own (a single-file bind mount such as `docker run -v`, or a Kubernetes subPath) and cannot be renamed over: mount its directory instead of the single file")),
+        };
+    }
     if let Some(refused) = fsutil::owner_change(&err) {
         return KeystoreError::OwnerChange {
             path,
@@ -154,7 +185,55 @@ pub fn prepare_save(config_dir: &Path, ks: &Keystore) -> Result<PreparedFile, Ke
         &bytes,
         KEYSTORE_MODE,
     )
+    .map(|p| {
+        let expected = ks.expected_file(p.target());
+        p.expecting(expected)
+    })
     .map_err(|e| save_error(config_dir, e))
+}
+
+/// Whether `err` is a save that found the keystore changed by another program.
+pub fn is_changed_meanwhile(err: &KeystoreError) -> bool {
+    matches!(err, KeystoreError::ChangedMeanwhile { .. })
+}
+
+/// The keystore of `config_dir` read again after another program changed it, with `ks`'s
+/// changes made on top. Fails with [`KeystoreError::ChangedMeanwhile`] when that cannot be
+/// done (the file no longer opens with the password it was read with, or is damaged).
+pub fn reapply(config_dir: &Path, ks: &Keystore) -> Result<Keystore, KeystoreError> {
+    let path = keystore_path(config_dir);
+    let changed = |reason: String| KeystoreError::ChangedMeanwhile {
+        path: path.clone(),
+        reason,
+    };
+    let (bytes, seen) = read_file_seen(&path).map_err(|e| changed(e.to_string()))?;
+    let mut fresh = match bytes {
+        // Removed meanwhile: our changes go into a new keystore of the same format.
+        None => {
+            let version = if ks.version().is_writable() {
+                ks.version()
+            } else {
+                FormatVersion::LATEST
+            };
+            let mut fresh = Keystore::new(version)?;
+            fresh.expect_no_file();
+            fresh
+        }
+        Some(bytes) => {
+            let mut fresh = Keystore::decrypt(&bytes, &ks.file_password()).map_err(|e| {
+                changed(match e {
+                    KeystoreError::WrongPasswordOrTampered { .. } => {
+                        "it is now protected by another password".to_owned()
+                    }
+                    other => other.to_string(),
+                })
+            })?;
+            fresh.set_read_from(&path, seen);
+            fresh
+        }
+    };
+    fresh = ks.reapply_onto(fresh)?;
+    Ok(fresh)
 }
 
 /// Rename a prepared keystore into place, with keystore-specific error messages.
@@ -167,9 +246,32 @@ pub fn commit_save(prepared: PreparedFile) -> Result<(), KeystoreError> {
     prepared.commit().map_err(|e| save_error(&config_dir, e))
 }
 
-/// Atomically replace (or create) the config directory's keystore with `ks`.
+/// Atomically replace (or create) the config directory's keystore with `ks`. When another
+/// program changed the file since `ks` was read, it is read again and `ks`'s changes are
+/// made on top of it (see the module documentation); nothing is ever written over a change
+/// this run did not see.
 pub fn save(config_dir: &Path, ks: &Keystore) -> Result<(), KeystoreError> {
-    commit_save(prepare_save(config_dir, ks)?)
+    let mut again: Option<Keystore> = None;
+    for _ in 0..=MAX_REAPPLY {
+        let current = again.as_ref().unwrap_or(ks);
+        match commit_save(prepare_save(config_dir, current)?) {
+            Err(e) if is_changed_meanwhile(&e) => {
+                tracing::info!(
+                    "{} was changed by another program; making this change again on top of it",
+                    keystore_path(config_dir).display()
+                );
+                again = Some(reapply(config_dir, current)?);
+            }
+            done => return done,
+        }
+    }
+    Err(KeystoreError::ChangedMeanwhile {
+        path: keystore_path(config_dir),
+        reason: format!(
+            "it changed again each of {} times it was read",
+            MAX_REAPPLY + 1
+        ),
+    })
 }
 
 /// An exclusive advisory lock on a config directory's keystore, released on drop.

@@ -71,6 +71,35 @@ pub fn generate_seed() -> Result<Zeroizing<String>, KeystoreError> {
     Ok(seed)
 }
 
+/// One change made to a keystore since it was read, kept so the change can be made again on
+/// top of a file another program replaced meanwhile (see [`Keystore::reapply_onto`]).
+#[derive(Clone)]
+enum Edit {
+    Set(String, Zeroizing<Vec<u8>>),
+    Remove(String),
+    Password(SecretString),
+    Version(FormatVersion),
+    /// A `keystore.seed` added because it was missing: added again only if still missing.
+    Seed,
+    /// Saves leave a missing seed missing.
+    OmitSeed,
+}
+
+/// The file a keystore was read from, as it was read: what a save expects to replace.
+#[derive(Clone)]
+enum Basis {
+    /// Not read from a file (decrypted from bytes, or made by `create`): saved unchecked.
+    Unknown,
+    /// There was no file: a save expects none.
+    Absent,
+    /// Read from the file at `path`, in state `seen`, encrypted with `password`.
+    File {
+        path: std::path::PathBuf,
+        seen: crate::fsutil::Seen,
+        password: SecretString,
+    },
+}
+
 /// A decrypted keystore: a password, a format version and named byte values.
 ///
 /// Values are zeroized when dropped or replaced. `Debug` shows names only.
@@ -83,6 +112,12 @@ pub struct Keystore {
     /// Taken, never copied, by `encrypt`, so no two saves share a salt; behind a mutex so
     /// `encrypt(&self)` can take it and the keystore stays `Sync`.
     save_key: Mutex<Option<crypto::SaveKey>>,
+    /// This run's changes, in order.
+    journal: Vec<Edit>,
+    basis: Basis,
+    /// `keystore.seed` was removed on purpose ([`Keystore::omit_seed_on_save`]): a save does
+    /// not add one back.
+    seed_removed: bool,
 }
 
 impl std::fmt::Debug for Keystore {
@@ -104,6 +139,9 @@ impl Clone for Keystore {
             password: self.password.clone(),
             entries: self.entries.clone(),
             save_key: Mutex::new(None),
+            journal: self.journal.clone(),
+            basis: self.basis.clone(),
+            seed_removed: self.seed_removed,
         }
     }
 }
@@ -119,9 +157,13 @@ impl Keystore {
             password: SecretString::from(String::new()),
             entries: BTreeMap::new(),
             save_key: Mutex::new(None),
+            journal: Vec::new(),
+            basis: Basis::Unknown,
+            seed_removed: false,
         };
-        let seed = generate_seed()?;
-        ks.set_string(SEED_SETTING, &seed)?;
+        // Recorded as "add a seed if missing": made again on top of a keystore someone else
+        // created meanwhile, it keeps theirs.
+        ks.try_ensure_seed()?;
         Ok(ks)
     }
 
@@ -187,6 +229,9 @@ impl Keystore {
             password: password.clone(),
             entries,
             save_key: Mutex::new(save_key),
+            journal: Vec::new(),
+            basis: Basis::Unknown,
+            seed_removed: false,
         })
     }
 
@@ -236,6 +281,7 @@ impl Keystore {
             self.discard_save_key();
         }
         self.version = version;
+        self.journal.push(Edit::Version(version));
         Ok(())
     }
 
@@ -245,6 +291,7 @@ impl Keystore {
 
     /// Set the password the next save encrypts with; `""` means no password.
     pub fn set_password(&mut self, password: SecretString) {
+        self.journal.push(Edit::Password(password.clone()));
         self.password = password;
         self.discard_save_key();
     }
@@ -304,12 +351,25 @@ impl Keystore {
         }
         self.entries
             .insert(name.to_owned(), Zeroizing::new(value.to_vec()));
+        self.journal
+            .push(Edit::Set(name.to_owned(), Zeroizing::new(value.to_vec())));
+        if name == SEED_SETTING {
+            self.seed_removed = false;
+        }
         Ok(())
     }
 
     /// Remove a setting; `false` if it was not there.
     pub fn remove(&mut self, name: &str) -> bool {
+        self.journal.push(Edit::Remove(name.to_owned()));
         self.entries.remove(name).is_some()
+    }
+
+    /// Save without `keystore.seed` if it is missing, instead of adding one: what
+    /// Elasticsearch's `remove keystore.seed` leaves (a node adds a new seed when it starts).
+    pub fn omit_seed_on_save(&mut self) {
+        self.journal.push(Edit::OmitSeed);
+        self.seed_removed = true;
     }
 
     /// Add a random `keystore.seed` if missing; `true` if one was added. A failure of the
@@ -319,16 +379,7 @@ impl Keystore {
         if self.contains(SEED_SETTING) {
             return false;
         }
-        match generate_seed() {
-            Ok(seed) => {
-                self.entries.insert(
-                    SEED_SETTING.to_owned(),
-                    Zeroizing::new(seed.as_bytes().to_vec()),
-                );
-                true
-            }
-            Err(_) => false,
-        }
+        self.try_ensure_seed().unwrap_or(false)
     }
 
     /// Like [`Keystore::ensure_seed`], reporting a random-source failure.
@@ -341,7 +392,75 @@ impl Keystore {
             SEED_SETTING.to_owned(),
             Zeroizing::new(seed.as_bytes().to_vec()),
         );
+        self.journal.push(Edit::Seed);
+        self.seed_removed = false;
         Ok(true)
+    }
+
+    /// Mark this keystore as read from a file in state `seen`, encrypted with its current
+    /// password: a save then replaces that file only if it is still in that state. The
+    /// journal starts here.
+    pub(crate) fn set_read_from(&mut self, path: &std::path::Path, seen: crate::fsutil::Seen) {
+        self.basis = Basis::File {
+            path: path.to_path_buf(),
+            seen,
+            password: self.password.clone(),
+        };
+        self.journal.clear();
+    }
+
+    /// Mark this keystore as meant for a directory that has none: a save refuses to write
+    /// over a keystore that appeared meanwhile, and makes this run's changes on top of it.
+    pub fn expect_no_file(&mut self) {
+        self.basis = Basis::Absent;
+    }
+
+    /// What the file at `target` must still be when this keystore is saved there, `None` if
+    /// unchecked (a keystore saved to another file than the one it was read from is a copy).
+    pub(crate) fn expected_file(&self, target: &std::path::Path) -> Option<crate::fsutil::Seen> {
+        match &self.basis {
+            Basis::Unknown => None,
+            Basis::Absent => Some(crate::fsutil::Seen::Absent),
+            Basis::File { path, seen, .. } if path == target => Some(seen.clone()),
+            Basis::File { .. } => None,
+        }
+    }
+
+    /// The password the file this keystore was read from is encrypted with (empty when
+    /// there was no file): the one that opens that file if another program replaced it.
+    pub(crate) fn file_password(&self) -> SecretString {
+        match &self.basis {
+            Basis::File { password, .. } => password.clone(),
+            Basis::Unknown | Basis::Absent => SecretString::from(String::new()),
+        }
+    }
+
+    /// This run's changes made again on `fresh`, a keystore read anew from the file that
+    /// changed under this one: their settings stay, ours are set/removed on top. The result
+    /// keeps the journal, so it can be re-applied again.
+    pub(crate) fn reapply_onto(&self, mut fresh: Keystore) -> Result<Keystore, KeystoreError> {
+        for edit in &self.journal {
+            match edit {
+                Edit::Set(name, value) => fresh.set_bytes(name, value)?,
+                Edit::Remove(name) => {
+                    fresh.remove(name);
+                }
+                Edit::Password(pw) => fresh.set_password(pw.clone()),
+                Edit::Version(v) => fresh.set_version(*v)?,
+                Edit::Seed => {
+                    fresh.try_ensure_seed()?;
+                }
+                Edit::OmitSeed => fresh.omit_seed_on_save(),
+            }
+        }
+        // The replay rebuilt the journal edit by edit; keep exactly ours.
+        fresh.journal = self.journal.clone();
+        Ok(fresh)
+    }
+
+    /// Whether this run changed anything since the keystore was read.
+    pub fn changed(&self) -> bool {
+        !self.journal.is_empty()
     }
 
     /// A copy to modify and save in place of this one: the key pre-derived for the next save
@@ -358,9 +477,9 @@ impl Keystore {
     }
 
     /// Bytes for saving, with `keystore.seed` added if missing (on a copy, so `self` is
-    /// unchanged). Used by [`file::save`].
+    /// unchanged) unless it was removed on purpose. Used by [`file::save`].
     pub fn encrypt_with_seed(&self) -> Result<Vec<u8>, KeystoreError> {
-        if self.contains(SEED_SETTING) {
+        if self.contains(SEED_SETTING) || self.seed_removed {
             return self.encrypt();
         }
         // Hand the pre-derived key to the copy that is actually saved.
@@ -481,11 +600,59 @@ mod tests {
     fn encrypt_with_seed_adds_the_seed_to_a_copy_only() {
         let mut ks = Keystore::new(FormatVersion::V5).unwrap();
         assert!(ks.remove(SEED_SETTING));
+        // A file without a seed (as Elasticsearch's `remove keystore.seed` leaves it).
+        let seedless = ks.encrypt().unwrap();
+        let ks = Keystore::decrypt(&seedless, &pw("")).unwrap();
+        assert!(!ks.contains(SEED_SETTING));
         let bytes = ks.encrypt_with_seed().unwrap();
         assert!(!ks.contains(SEED_SETTING));
         let back = Keystore::decrypt(&bytes, &pw("")).unwrap();
         assert!(back.contains(SEED_SETTING));
+        let mut ks = ks;
         assert!(ks.ensure_seed());
         assert!(!ks.ensure_seed());
+    }
+
+    #[test]
+    fn a_seed_removed_on_purpose_stays_removed_like_elasticsearch() {
+        let mut ks = Keystore::new(FormatVersion::V6).unwrap();
+        ks.set_string("a", "1").unwrap();
+        assert!(ks.remove(SEED_SETTING));
+        ks.omit_seed_on_save();
+        let back = Keystore::decrypt(&ks.encrypt_with_seed().unwrap(), &pw("")).unwrap();
+        assert_eq!(back.names(), ["a"]);
+        // `upgrade` adds one again, as Elasticsearch's does.
+        assert!(ks.ensure_seed());
+        let back = Keystore::decrypt(&ks.encrypt_with_seed().unwrap(), &pw("")).unwrap();
+        assert_eq!(back.names(), ["a", SEED_SETTING]);
+    }
+
+    #[test]
+    fn changes_are_made_again_on_top_of_a_keystore_changed_meanwhile() {
+        let mut theirs = Keystore::new(FormatVersion::V6).unwrap();
+        theirs.set_string("gone.soon", "x").unwrap();
+        let base = theirs.encrypt().unwrap();
+        let mut ours = Keystore::decrypt(&base, &pw("")).unwrap();
+        ours.set_string("ours.added", "mine").unwrap();
+        ours.remove("gone.soon");
+        ours.set_version(FormatVersion::V5).unwrap();
+        // Meanwhile another program added a setting and changed the seed.
+        theirs
+            .set_string("s3.client.default.access_key", "AKIA")
+            .unwrap();
+        theirs.set_string(SEED_SETTING, "their-seed").unwrap();
+        let fresh = Keystore::decrypt(&theirs.encrypt().unwrap(), &pw("")).unwrap();
+        let merged = ours.reapply_onto(fresh).unwrap();
+        assert_eq!(
+            merged.names(),
+            [
+                "keystore.seed",
+                "ours.added",
+                "s3.client.default.access_key"
+            ]
+        );
+        assert_eq!(merged.get_bytes(SEED_SETTING).unwrap(), b"their-seed");
+        assert_eq!(merged.version(), FormatVersion::V5);
+        assert!(merged.changed());
     }
 }

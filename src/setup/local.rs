@@ -6,12 +6,17 @@
 //! keystore, reading and checking both files), decide the realm's values, [`ConfigDir::plan`]
 //! each directory in memory, then [`commit_all`]: every new file is written and fsynced as a
 //! temp file first, and only when all of them exist are they renamed into place.
+//!
+//! Both files may be changed meanwhile by programs that do not take our lock (Elasticsearch's
+//! `elasticsearch-keystore`, Ansible, an editor): [`ConfigDir::open`] remembers what it read,
+//! each plan remembers the edits it made, and [`commit_all`] makes those edits again on top
+//! of a file that changed instead of writing over it.
 
 use std::path::{Path, PathBuf};
 
 use crate::esconfig::{self, EsYml, RealmYml};
 use crate::exit::{CliError, ExitCode};
-use crate::fsutil::{self, PreparedFile, ReplaceStep};
+use crate::fsutil::{self, PreparedFile, ReplaceStep, Seen};
 use crate::keystore::{self, FormatVersion, Keystore, KeystoreLock};
 use crate::secret::{ExposeSecret, SecretString};
 
@@ -37,8 +42,18 @@ pub struct ConfigDir {
     /// between our read and our rename.
     _lock: KeystoreLock,
     pub yml: EsYml,
+    /// The state of `elasticsearch.yml` when `yml` was read.
+    yml_seen: Seen,
     /// The keystore, decrypted; `None` when the directory has none yet.
     pub keystore: Option<Keystore>,
+}
+
+/// One edit of the realm in `elasticsearch.yml`, kept so it can be made again on a file
+/// another program changed meanwhile.
+#[derive(Debug, Clone)]
+enum YmlEdit {
+    Remove(String),
+    Set(Vec<(String, String)>),
 }
 
 /// Where a protected keystore's password comes from; called once per protected keystore.
@@ -56,7 +71,7 @@ impl ConfigDir {
     ) -> Result<ConfigDir, CliError> {
         check_config_dir(dir)?;
         let lock = keystore::lock(dir)?;
-        let yml = EsYml::load(dir)?;
+        let (yml, yml_seen) = load_yml(dir)?;
         yml.check_realm(realm)?;
         let keystore = match keystore::read_header(dir)? {
             None => None,
@@ -73,6 +88,7 @@ impl ConfigDir {
             dir: dir.to_path_buf(),
             _lock: lock,
             yml,
+            yml_seen,
             keystore,
         };
         let misplaced = opened.misplaced_settings(realm);
@@ -172,6 +188,7 @@ impl ConfigDir {
         take_save_key: bool,
     ) -> Result<DirPlan, CliError> {
         let mut yml = self.yml.clone();
+        let mut yml_edits = Vec::new();
         let mut notes = Vec::new();
         let mut keystore_changes = Vec::new();
 
@@ -224,6 +241,7 @@ impl ConfigDir {
                 None if present.is_some() => {
                     // The realm's default is wanted: an explicit other host would contradict it.
                     yml.remove_realm_setting(realm, name)?;
+                    yml_edits.push(YmlEdit::Remove(name.to_string()));
                     notes.push(format!("remove {name} (the default is used)"));
                 }
                 None => {}
@@ -238,6 +256,12 @@ impl ConfigDir {
             }
         }
         yml.set_realm_settings(realm, &settings)?;
+        yml_edits.push(YmlEdit::Set(
+            settings
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        ));
         let yml_after = (yml.text() != self.yml.text()).then(|| yml.text().to_string());
 
         let secret_key = client_secret_key(realm);
@@ -249,7 +273,11 @@ impl ConfigDir {
                         "create elasticsearch.keystore (format {}, with keystore.seed)",
                         new_keystore_version.number()
                     ));
-                    keystore.insert(Keystore::new(new_keystore_version)?)
+                    let mut new = Keystore::new(new_keystore_version)?;
+                    // There was none when the directory was opened: one that appears before
+                    // the commit is not written over.
+                    new.expect_no_file();
+                    keystore.insert(new)
                 }
             };
             let same = match ks.get_string(&secret_key)? {
@@ -276,6 +304,9 @@ impl ConfigDir {
         };
         Ok(DirPlan {
             dir: self.dir.clone(),
+            realm: realm.to_string(),
+            yml_seen: self.yml_seen.clone(),
+            yml_edits,
             yml_path: self.yml.path().to_path_buf(),
             yml_before: self.yml.text().to_string(),
             yml_after,
@@ -325,6 +356,10 @@ pub fn client_secret_key(realm: &str) -> String {
 /// What one directory needs, computed in memory.
 pub struct DirPlan {
     pub dir: PathBuf,
+    realm: String,
+    /// The yml this plan was made from, and the edits made to it.
+    yml_seen: Seen,
+    yml_edits: Vec<YmlEdit>,
     pub yml_path: PathBuf,
     pub yml_before: String,
     /// The new yml text, when it changes.
@@ -364,10 +399,119 @@ pub struct CommitFailure {
     pub replaced: Vec<PathBuf>,
 }
 
+/// What [`commit_all`] writes for one file: the prepared replacement and what it came from,
+/// so the change can be made again on a file another program changed meanwhile.
+struct Pending<'a> {
+    plan: &'a DirPlan,
+    /// `None` for the yml; for the keystore, the copy that was re-applied last (the plan's
+    /// own until then).
+    keystore: Option<Option<Keystore>>,
+    target: PathBuf,
+    /// Taken by the commit; put back by [`Pending::reapply`].
+    file: Option<PreparedFile>,
+}
+
+impl Pending<'_> {
+    fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Read the target again and prepare this run's change made on top of it.
+    fn reapply(&mut self) -> Result<(), CliError> {
+        tracing::info!(
+            "{} was changed by another program; making this run's change again on top of it",
+            self.target().display()
+        );
+        // The old temp file goes first: the new one takes the same name, and possibly the
+        // same inode number, so the old one's drop could otherwise remove the new one.
+        self.file = None;
+        match &mut self.keystore {
+            None => self.file = Some(prepare_yml(self.plan, &reapply_yml(self.plan)?)?),
+            Some(again) => {
+                let current = again
+                    .as_ref()
+                    .or(self.plan.keystore_after.as_ref())
+                    .ok_or_else(|| CliError::new(ExitCode::Software, "no keystore to re-apply"))?;
+                let fresh = keystore::file::reapply(&self.plan.dir, current)?;
+                self.file = Some(keystore::prepare_save(&self.plan.dir, &fresh)?);
+                *again = Some(fresh);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The plan's yml edits made again on the file as it is now.
+fn reapply_yml(plan: &DirPlan) -> Result<(String, Seen), CliError> {
+    let (mut yml, seen) = load_yml(&plan.dir)?;
+    yml.check_realm(&plan.realm)?;
+    for edit in &plan.yml_edits {
+        match edit {
+            YmlEdit::Remove(name) => {
+                yml.remove_realm_setting(&plan.realm, name)?;
+            }
+            YmlEdit::Set(settings) => {
+                let settings: Vec<(&str, String)> = settings
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.clone()))
+                    .collect();
+                yml.set_realm_settings(&plan.realm, &settings)?;
+            }
+        }
+    }
+    Ok((yml.text().to_string(), seen))
+}
+
+/// The new yml `text` ready to replace the file in state `seen`.
+fn prepare_yml(plan: &DirPlan, (text, seen): &(String, Seen)) -> Result<PreparedFile, CliError> {
+    let mode = existing_mode(&plan.yml_path).unwrap_or(NEW_YML_MODE);
+    fsutil::prepare_replace(&plan.yml_path, YML_TEMP_NAME, text.as_bytes(), mode)
+        .map(|f| f.expecting(Some(seen.clone())))
+        .map_err(|e| write_error(&plan.yml_path, e))
+}
+
+/// Read `elasticsearch.yml` and the state of the file it came from. `EsYml::load` reads the
+/// file itself, so the state is taken right after and must hold the same bytes; a write in
+/// between makes both be read again.
+fn load_yml(dir: &Path) -> Result<(EsYml, Seen), CliError> {
+    for _ in 0..=keystore::file::MAX_REAPPLY {
+        let yml = EsYml::load(dir)?;
+        let seen = Seen::now(yml.path()).map_err(|e| {
+            CliError::new(
+                ExitCode::IoError,
+                format!("cannot read {}: {e}", yml.path().display()),
+            )
+        })?;
+        let bytes = match seen {
+            Seen::Absent => None,
+            Seen::File(_) => Some(yml.text().as_bytes()),
+        };
+        if seen.holds(bytes) {
+            return Ok((yml, seen));
+        }
+    }
+    Err(CliError::new(
+        ExitCode::TempFail,
+        format!(
+            "{} kept changing while it was read (another program is writing it); run the command again when it is done",
+            dir.join(esconfig::ES_YML).display()
+        ),
+    ))
+}
+
 /// Write every plan, all or none: each new file is first written and fsynced as a temp file
 /// next to its target; only when every temp file exists is anything renamed. A failure while
 /// preparing leaves every directory untouched (the temp files are removed). Returns the
 /// number of files replaced.
+///
+/// Each directory's yml is replaced before its keystore: the keystore is the only file that
+/// holds the client secret, so a failure after the yml leaves a secret no file holds, which
+/// the caller removes from the tenant again, instead of one a re-run would not find.
+///
+/// A file another program changed since it was read is read again and this run's edits are
+/// made on top of it (before anything is renamed when the change is seen then, else just
+/// before that file's rename); after [`keystore::file::MAX_REAPPLY`] attempts, or when the
+/// edits no longer apply, the commit stops with a message naming the file.
 pub fn commit_all(plans: &[DirPlan]) -> Result<usize, CommitFailure> {
     let untouched = |error: CliError| CommitFailure {
         error: CliError::new(
@@ -379,49 +523,91 @@ pub fn commit_all(plans: &[DirPlan]) -> Result<usize, CommitFailure> {
     // Encrypting a keystore costs a key derivation (210,000 PBKDF2 iterations for format 6)
     // unless one was pre-derived at load: with many directories, prepare them on every core.
     let mut keystores = prepare_keystores(plans).into_iter();
-    let mut prepared: Vec<PreparedFile> = Vec::new();
+    let mut pending: Vec<Pending> = Vec::new();
     for plan in plans {
-        if let Some(result) = keystores.next().flatten() {
-            prepared.push(result.map_err(|e| untouched(e.into()))?);
-        }
+        let keystore = keystores.next().flatten();
         if let Some(text) = &plan.yml_after {
-            let mode = existing_mode(&plan.yml_path).unwrap_or(NEW_YML_MODE);
             let file =
-                fsutil::prepare_replace(&plan.yml_path, YML_TEMP_NAME, text.as_bytes(), mode)
-                    .map_err(|e| untouched(write_error(&plan.yml_path, e)))?;
-            prepared.push(file);
+                prepare_yml(plan, &(text.clone(), plan.yml_seen.clone())).map_err(untouched)?;
+            pending.push(Pending {
+                plan,
+                keystore: None,
+                target: file.target().to_path_buf(),
+                file: Some(file),
+            });
+        }
+        if let Some(result) = keystore {
+            let file = result.map_err(|e| untouched(e.into()))?;
+            pending.push(Pending {
+                plan,
+                keystore: Some(None),
+                target: file.target().to_path_buf(),
+                file: Some(file),
+            });
+        }
+    }
+    // Before anything is renamed, a change by another program is taken in while nothing
+    // has changed yet.
+    for p in &mut pending {
+        let unchanged = match &p.file {
+            Some(file) => file
+                .unchanged()
+                .map_err(|e| untouched(write_error(&p.target, e)))?,
+            None => true,
+        };
+        if !unchanged {
+            p.reapply().map_err(untouched)?;
         }
     }
     // From here a failure can only be a rename (or the fsync after it); files not yet
     // renamed are dropped with the iterator, which removes their temp files.
     let mut replaced: Vec<PathBuf> = Vec::new();
     let mut sync_failure: Option<CliError> = None;
-    for file in prepared {
-        let target = file.target().to_path_buf();
-        match file.commit() {
-            Ok(()) => replaced.push(target),
-            Err(e) if fsutil::failed_step(&e) == Some(ReplaceStep::SyncDirectory) => {
-                // Renamed, but the directory entry may not survive a crash: finish the others
-                // and report it.
-                sync_failure.get_or_insert_with(|| write_error(&target, e));
-                replaced.push(target);
-            }
-            Err(e) => {
-                let error = write_error(&target, e);
-                let done = replaced
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let message = if replaced.is_empty() {
-                    format!("{error}; nothing was changed in any config directory")
-                } else {
-                    format!("{error}; already replaced: {done}; run the command again to finish the others")
-                };
-                return Err(CommitFailure {
-                    error: CliError::new(error.code, message),
-                    replaced,
-                });
+    let failed = |error: CliError, replaced: Vec<PathBuf>| {
+        let done = replaced
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let message = if replaced.is_empty() {
+            format!("{error}; nothing was changed in any config directory")
+        } else {
+            format!("{error}; already replaced: {done}; run the command again to finish the others")
+        };
+        CommitFailure {
+            error: CliError::new(error.code, message),
+            replaced,
+        }
+    };
+    for mut p in pending {
+        let target = p.target().to_path_buf();
+        let mut attempts = 0;
+        loop {
+            let Some(file) = p.file.take() else {
+                let error = CliError::new(ExitCode::Software, "a prepared file went missing");
+                return Err(failed(error, replaced));
+            };
+            match file.commit() {
+                Ok(()) => {
+                    replaced.push(target);
+                    break;
+                }
+                Err(e) if fsutil::failed_step(&e) == Some(ReplaceStep::SyncDirectory) => {
+                    // Renamed, but the directory entry may not survive a crash: finish the
+                    // others and report it.
+                    sync_failure.get_or_insert_with(|| write_error(&target, e));
+                    replaced.push(target);
+                    break;
+                }
+                Err(e)
+                    if fsutil::changed_since_read(&e) && attempts < keystore::file::MAX_REAPPLY =>
+                {
+                    attempts += 1;
+                    if let Err(error) = p.reapply() {
+                        return Err(failed(error, replaced));
+                    }
+                }
+                Err(e) => return Err(failed(write_error(&target, e), replaced)),
             }
         }
     }
@@ -521,6 +707,30 @@ fn existing_mode(path: &Path) -> Option<u32> {
 }
 
 fn write_error(path: &Path, err: std::io::Error) -> CliError {
+    if fsutil::changed_since_read(&err) {
+        return CliError::new(
+            ExitCode::TempFail,
+            format!(
+                "{} was changed by another program while this command ran, again each time it was read; run the command again when that program is done",
+                path.display()
+            ),
+        );
+    }
+    if let Some(why) = fsutil::not_replaceable(&err) {
+        return CliError::new(
+            ExitCode::Config,
+            format!("cannot replace {}: {why}", path.display()),
+        );
+    }
+    if fsutil::is_mount_point_error(&err) {
+        return CliError::new(
+            ExitCode::Config,
+            format!(
+                "cannot replace {}: it is a mount point of its own (a single-file bind mount such as `docker run -v`, or a Kubernetes subPath) and cannot be renamed over ({err}); mount its directory instead of the single file",
+                path.display()
+            ),
+        );
+    }
     if let Some(refused) = fsutil::owner_change(&err) {
         return CliError::new(
             ExitCode::Config,

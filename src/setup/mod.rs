@@ -425,7 +425,12 @@ async fn undo_new_secret(
     let Some(new) = &provisioned.new_secret else {
         return error;
     };
-    if !replaced.is_empty() {
+    // Only a keystore holds the secret: an `elasticsearch.yml` replaced before the failure
+    // does not make it reachable.
+    let in_a_keystore = replaced
+        .iter()
+        .any(|p| p.file_name() == Some(std::ffi::OsStr::new(crate::keystore::KEYSTORE_FILENAME)));
+    if in_a_keystore {
         return CliError::new(
             error.code,
             format!(
