@@ -129,7 +129,7 @@ fn a_foreign_change_just_before_the_rename_is_kept_with_this_runs_change() {
         assert!(ks.contains("bootstrap.password"));
         let yml = EsYml::load(&dir).unwrap();
         assert_eq!(
-            yml.realm(REALM).client_id.as_deref(),
+            yml.realm(REALM).unwrap().client_id.as_deref(),
             Some(CLIENT_ID),
             "{how:?}"
         );
