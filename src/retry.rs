@@ -144,8 +144,8 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 
 /// `secs` as a duration of at most `max`; `None` when negative or not a number.
 pub fn seconds(secs: f64, max: Duration) -> Option<Duration> {
-    if !(secs >= 0.0) {
-        return None; // negative or NaN
+    if secs.is_nan() || secs < 0.0 {
+        return None;
     }
     if secs >= max.as_secs_f64() {
         return Some(max);

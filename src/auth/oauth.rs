@@ -299,6 +299,10 @@ mod tests {
             at(r#"{"access_token":"t","expires_on":5}"#),
             Some(SystemTime::UNIX_EPOCH + Duration::from_secs(5))
         );
+        // serde_json refuses a number beyond f64 outright (docs/auth.md says so).
+        assert!(
+            parse_token_response("e", br#"{"access_token":"t","expires_in":1e400}"#, now).is_err()
+        );
         let e = parse_token_response("e", br#"{"access_token":"s3cr3t-token""#, now)
             .err()
             .map(|e| e.to_string())
