@@ -18,5 +18,6 @@ pub mod k8s;
 pub mod keystore;
 pub mod net;
 pub mod provision;
+pub mod retry;
 pub mod secret;
 pub mod setup;

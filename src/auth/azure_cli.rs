@@ -116,7 +116,7 @@ impl AzureCliSource {
                 reason: format!("it exited with {}: {first_line}", output.status),
             });
         }
-        parse_output(&stdout)
+        parse_az_output(&stdout)
     }
 }
 
@@ -132,7 +132,11 @@ fn first_error_line(stderr: &[u8]) -> String {
     line.chars().take(MAX_ERROR_LINE).collect()
 }
 
-fn parse_output(stdout: &[u8]) -> Result<AccessToken, AuthError> {
+/// Read what `az account get-access-token -o json` printed. `expires_on` (Unix seconds) and
+/// `expiresOn` (local time) are bounded like every server time ([`crate::retry::unix_time`],
+/// [`crate::retry::latest_time`]); an unusable one leaves the expiry unknown. Errors never
+/// quote the output, which holds the token.
+pub fn parse_az_output(stdout: &[u8]) -> Result<AccessToken, AuthError> {
     let bad = |reason: &str| AuthError::BadResponse {
         endpoint: "az account get-access-token".to_string(),
         reason: reason.to_string(),
@@ -146,8 +150,7 @@ fn parse_output(stdout: &[u8]) -> Result<AccessToken, AuthError> {
     let expires_at = out
         .expires_on
         .as_ref()
-        .and_then(LooseNumber::as_secs)
-        .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s))
+        .and_then(LooseNumber::unix_time)
         .or_else(|| out.expires_on_local.as_deref().and_then(parse_local_time));
     Ok(AccessToken {
         token: SecretString::from(token),
@@ -159,7 +162,7 @@ fn parse_output(stdout: &[u8]) -> Result<AccessToken, AuthError> {
 fn parse_local_time(s: &str) -> Option<SystemTime> {
     let naive = chrono::NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%d %H:%M:%S%.f").ok()?;
     let local = chrono::Local.from_local_datetime(&naive).earliest()?;
-    Some(SystemTime::from(local))
+    Some(SystemTime::from(local).clamp(SystemTime::UNIX_EPOCH, crate::retry::latest_time()))
 }
 
 #[async_trait::async_trait]
@@ -183,7 +186,7 @@ mod tests {
 
     #[test]
     fn output_with_unix_expiry() {
-        let t = parse_output(br#"{"accessToken":"tok","expiresOn":"2030-01-01 00:00:00.000000","expires_on":1893456000,"tenant":"t","tokenType":"Bearer"}"#).unwrap();
+        let t = parse_az_output(br#"{"accessToken":"tok","expiresOn":"2030-01-01 00:00:00.000000","expires_on":1893456000,"tenant":"t","tokenType":"Bearer"}"#).unwrap();
         assert_eq!(t.token.expose_secret(), "tok");
         assert_eq!(
             t.expires_at,
@@ -193,8 +196,9 @@ mod tests {
 
     #[test]
     fn output_with_local_expiry_only() {
-        let t = parse_output(br#"{"accessToken":"tok","expiresOn":"2030-01-01 00:00:00.000000"}"#)
-            .unwrap();
+        let t =
+            parse_az_output(br#"{"accessToken":"tok","expiresOn":"2030-01-01 00:00:00.000000"}"#)
+                .unwrap();
         let at = t.expires_at.unwrap();
         let around = SystemTime::UNIX_EPOCH + Duration::from_secs(1893456000);
         let diff = at
@@ -206,9 +210,9 @@ mod tests {
 
     #[test]
     fn bad_output_never_echoes_it() {
-        let e = parse_output(b"secret-token-text").unwrap_err();
+        let e = parse_az_output(b"secret-token-text").unwrap_err();
         assert!(!e.to_string().contains("secret-token-text"));
-        assert!(parse_output(br#"{"expires_on":1}"#).is_err());
+        assert!(parse_az_output(br#"{"expires_on":1}"#).is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use url::Url;
 use super::cache::TokenCache;
 use super::http::{Field, TokenRequest};
 use super::oauth::{authority_url, check_client_id, check_tenant, fetch_token};
-use super::retry::RetryPolicy;
+use super::RetryPolicy;
 use super::{AccessToken, AuthError, TokenSource};
 use crate::secret::{ExposeSecret, SecretString};
 

@@ -13,7 +13,7 @@ use super::http::{exchange, parse_failure, Field, TokenRequest};
 use super::oauth::{
     authority_url, check_client_id, check_tenant, refusal, token_from_answer, LooseNumber,
 };
-use super::retry::RetryPolicy;
+use super::RetryPolicy;
 use super::{AccessToken, AuthError, TokenSource};
 use crate::secret::Zeroizing;
 
@@ -30,6 +30,11 @@ pub const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 /// Used when the server gives no lifetime for the code (Entra gives 900 s).
 const DEFAULT_CODE_LIFETIME: Duration = Duration::from_secs(900);
+/// Longest code lifetime believed: nobody waits at a terminal longer, and it bounds the
+/// polling loop whatever the server says.
+pub const MAX_CODE_LIFETIME: Duration = Duration::from_secs(3600);
+/// Longest polling interval believed (Entra asks for 5 s); a longer one is this.
+pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Where the sign-in instructions go (stderr unless replaced).
 pub type Prompt = Arc<dyn Fn(&str) + Send + Sync>;
@@ -118,43 +123,20 @@ impl DeviceCodeSource {
         if !(200..300).contains(&answer.status) {
             return Err(refusal(&ask, &answer));
         }
-        let code: DeviceCodeAnswer =
-            serde_json::from_slice(&answer.body).map_err(|_| AuthError::BadResponse {
-                endpoint: ask.endpoint(),
-                reason: "the body is not a device code answer".to_string(),
-            })?;
-        let missing = |field: &str| AuthError::BadResponse {
-            endpoint: ask.endpoint(),
-            reason: format!("no {field} in the device code answer"),
-        };
-        let device_code = Zeroizing::new(
-            code.device_code
-                .filter(|c| !c.is_empty())
-                .ok_or_else(|| missing("device_code"))?,
-        );
-        let instructions = match (code.message, code.user_code, code.verification_uri) {
-            (Some(m), _, _) if !m.trim().is_empty() => m,
-            (_, Some(user_code), Some(uri)) => {
-                format!("To sign in, open {uri} in a browser and enter the code {user_code}")
-            }
-            _ => return Err(missing("user_code / verification_uri")),
-        };
-        (self.prompt)(&instructions);
-
-        let lifetime = code
-            .expires_in
-            .as_ref()
-            .and_then(LooseNumber::as_secs)
-            .map(Duration::from_secs)
-            .unwrap_or(DEFAULT_CODE_LIFETIME);
-        let mut interval = code
-            .interval
-            .as_ref()
-            .and_then(LooseNumber::as_secs)
-            .map(Duration::from_secs)
-            .unwrap_or(DEFAULT_INTERVAL);
+        let code = parse_device_code_answer(&ask.endpoint(), &answer.body)?;
+        (self.prompt)(&code.instructions);
+        let DeviceCode {
+            device_code,
+            lifetime,
+            mut interval,
+            ..
+        } = code;
         let started = Instant::now();
         loop {
+            // A poll that would come after the code expired cannot succeed: stop now.
+            if interval > lifetime.saturating_sub(started.elapsed()) {
+                return Err(AuthError::DeviceCodeExpired);
+            }
             tokio::time::sleep(interval).await;
             if started.elapsed() > lifetime {
                 return Err(AuthError::DeviceCodeExpired);
@@ -181,7 +163,11 @@ impl DeviceCodeSource {
             .unwrap_or_default();
             match error.as_str() {
                 "authorization_pending" => {}
-                "slow_down" => interval += self.slow_down_step,
+                "slow_down" => {
+                    interval = interval
+                        .saturating_add(self.slow_down_step)
+                        .min(MAX_POLL_INTERVAL)
+                }
                 "expired_token" | "code_expired" => return Err(AuthError::DeviceCodeExpired),
                 "authorization_declined" | "access_denied" => {
                     return Err(AuthError::DeviceCodeDeclined)
@@ -190,6 +176,71 @@ impl DeviceCodeSource {
             }
         }
     }
+}
+
+/// A device code answer, read and bounded.
+pub struct DeviceCode {
+    /// The secret polling code (wiped when dropped).
+    pub device_code: Zeroizing<String>,
+    /// What to show the person: the server's `message`, or one made from the user code and URI.
+    pub instructions: String,
+    /// How often to poll: `interval`, at most [`MAX_POLL_INTERVAL`] (5 s when absent).
+    pub interval: Duration,
+    /// How long the code lives: `expires_in`, at most [`MAX_CODE_LIFETIME`] (900 s when absent).
+    pub lifetime: Duration,
+}
+
+impl std::fmt::Debug for DeviceCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceCode")
+            .field("device_code", &"[REDACTED]")
+            .field("instructions", &self.instructions)
+            .field("interval", &self.interval)
+            .field("lifetime", &self.lifetime)
+            .finish()
+    }
+}
+
+/// Read a `devicecode` endpoint's success body. A negative or non-numeric `interval` or
+/// `expires_in` is ignored (the RFC 8628 default is used); a huge one is bounded.
+pub fn parse_device_code_answer(endpoint: &str, body: &[u8]) -> Result<DeviceCode, AuthError> {
+    let code: DeviceCodeAnswer =
+        serde_json::from_slice(body).map_err(|_| AuthError::BadResponse {
+            endpoint: endpoint.to_string(),
+            reason: "the body is not a device code answer".to_string(),
+        })?;
+    let missing = |field: &str| AuthError::BadResponse {
+        endpoint: endpoint.to_string(),
+        reason: format!("no {field} in the device code answer"),
+    };
+    let device_code = Zeroizing::new(
+        code.device_code
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| missing("device_code"))?,
+    );
+    let instructions = match (code.message, code.user_code, code.verification_uri) {
+        (Some(m), _, _) if !m.trim().is_empty() => m,
+        (_, Some(user_code), Some(uri)) => {
+            format!("To sign in, open {uri} in a browser and enter the code {user_code}")
+        }
+        _ => return Err(missing("user_code / verification_uri")),
+    };
+    let lifetime = code
+        .expires_in
+        .as_ref()
+        .and_then(|n| n.duration(MAX_CODE_LIFETIME))
+        .unwrap_or(DEFAULT_CODE_LIFETIME);
+    let interval = code
+        .interval
+        .as_ref()
+        .and_then(|n| n.duration(MAX_POLL_INTERVAL))
+        .unwrap_or(DEFAULT_INTERVAL);
+    Ok(DeviceCode {
+        device_code,
+        instructions,
+        interval,
+        lifetime,
+    })
 }
 
 #[async_trait::async_trait]

@@ -137,12 +137,14 @@ pub enum AuthError {
     #[error("the token request was refused: {0}")]
     Refused(Box<OAuthFailure>),
 
-    /// Still throttled (429) or told to come back later (503/504) when the deadline passed.
-    #[error("{endpoint} was still answering HTTP {status} (throttled or temporarily unavailable) after {waited_secs} s of retrying; try again in a few minutes")]
+    /// Still throttled (429) or told to come back later (503/504), and the next wait would
+    /// pass the token request's deadline (`next` says which wait, and what was left).
+    #[error("{endpoint} was still answering HTTP {status} (throttled or temporarily unavailable) after {waited_secs} s of retrying, and {next}; try again in a few minutes")]
     Throttled {
         endpoint: String,
         status: u16,
         waited_secs: u64,
+        next: String,
     },
 
     /// No connection, a timeout, or a TLS failure.

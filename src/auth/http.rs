@@ -3,14 +3,15 @@
 //! Every field and header is marked secret or not: secret values are sent as sensitive
 //! headers, kept in zeroizing buffers, and cut out of any error text the server sends back.
 
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use reqwest::header::{HeaderName, HeaderValue};
 use tracing::debug;
 use url::Url;
 
 use super::error::{AuthError, OAuthFailure};
-use super::retry::{is_retryable_status, retry_after, RetryPolicy};
+use super::RetryPolicy;
+use crate::retry::{is_retryable_token_status, parse_retry_after, Retries, WaitTooLong};
 use crate::secret::Zeroizing;
 
 /// A form field or header value.
@@ -170,27 +171,26 @@ pub(crate) async fn exchange(
     req: &TokenRequest,
     policy: &RetryPolicy,
 ) -> Result<Answer, AuthError> {
-    let started = Instant::now();
+    let mut retries = Retries::within(policy.deadline);
     let endpoint = req.endpoint();
     let mut attempt: u32 = 0;
     let mut network_failures: u32 = 0;
     loop {
-        attempt += 1;
+        attempt = attempt.saturating_add(1);
         let sent = req.build(http)?.send().await;
         let response = match sent {
             Ok(r) => r,
             Err(e) => {
-                let wait = policy.backoff(attempt);
-                if network_failures < policy.max_network_retries
-                    && started.elapsed() + wait <= policy.deadline
-                {
-                    network_failures += 1;
-                    debug!(
-                        "token request to {endpoint} failed ({}); retrying in {wait:?}",
-                        transport_reason(&e)
-                    );
-                    tokio::time::sleep(wait).await;
-                    continue;
+                if network_failures < policy.max_network_retries {
+                    if let Ok(wait) = retries.next_wait(None, |n| policy.backoff(n)) {
+                        network_failures += 1;
+                        debug!(
+                            "token request to {endpoint} failed ({}); retrying in {wait:?}",
+                            transport_reason(&e)
+                        );
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
                 }
                 return Err(AuthError::Unreachable {
                     endpoint,
@@ -203,7 +203,7 @@ pub(crate) async fn exchange(
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| retry_after(v, SystemTime::now()));
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
         let body = match response.bytes().await {
             Ok(b) => Zeroizing::new(b.to_vec()),
             Err(e) => {
@@ -214,26 +214,35 @@ pub(crate) async fn exchange(
             }
         };
         debug!("token request to {endpoint}: HTTP {status} (attempt {attempt})");
-        if is_retryable_status(status) || req.extra_retry_statuses.contains(&status) {
-            let wait = server_wait.unwrap_or_else(|| policy.backoff(attempt));
-            if started.elapsed() + wait <= policy.deadline {
-                debug!("{endpoint} answered HTTP {status}; retrying in {wait:?}");
-                tokio::time::sleep(wait).await;
-                continue;
+        if is_retryable_token_status(status) || req.extra_retry_statuses.contains(&status) {
+            match retries.next_wait(server_wait, |n| policy.backoff(n)) {
+                Ok(wait) => {
+                    debug!("{endpoint} answered HTTP {status}; retrying in {wait:?}");
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                Err(refused) => return Err(give_up(req, status, &body, &retries, refused)),
             }
-            return Err(give_up(req, status, &body, started));
         }
         return Ok(Answer { status, body });
     }
 }
 
-fn give_up(req: &TokenRequest, status: u16, body: &[u8], started: Instant) -> AuthError {
+/// The error once retrying stops: `refused` is the wait that would have passed the deadline.
+fn give_up(
+    req: &TokenRequest,
+    status: u16,
+    body: &[u8],
+    retries: &Retries,
+    refused: WaitTooLong,
+) -> AuthError {
     let endpoint = req.endpoint();
     if matches!(status, 429 | 503 | 504) {
         return AuthError::Throttled {
             endpoint,
             status,
-            waited_secs: started.elapsed().as_secs(),
+            waited_secs: retries.elapsed().as_secs(),
+            next: refused.describe("it", "the token request's deadline"),
         };
     }
     let detail = parse_failure(&endpoint, status, body, &req.secrets())

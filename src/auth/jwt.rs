@@ -6,7 +6,7 @@
 //! verified, and Microsoft Graph is what accepts or refuses the token. Errors never quote
 //! the token.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use base64::Engine;
 use serde_json::Value;
@@ -70,12 +70,13 @@ pub fn app_id(token: &str) -> Result<Option<String>, AuthError> {
     Ok(string_claim(&c, "appid").or_else(|| string_claim(&c, "azp")))
 }
 
-/// When the token expires (`exp` claim, Unix seconds).
+/// When the token expires (`exp` claim, Unix seconds); bounded by
+/// [`crate::retry::unix_time`], so any number gives a time every date format can show.
 pub fn expires_at(token: &str) -> Result<Option<SystemTime>, AuthError> {
     Ok(claims(token)?
         .get("exp")
-        .and_then(Value::as_u64)
-        .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s)))
+        .and_then(Value::as_f64)
+        .and_then(crate::retry::unix_time))
 }
 
 fn string_claim(claims: &Value, name: &str) -> Option<String> {
@@ -102,6 +103,7 @@ fn string_list(claims: &Value, name: &str) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::exit::{ExitCode, UserFacing};
+    use std::time::Duration;
 
     fn jwt(payload: &str) -> String {
         let e = base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -7,7 +7,7 @@ use url::Url;
 use super::cache::TokenCache;
 use super::http::{Field, TokenRequest};
 use super::oauth::{check_client_id, fetch_token, resource_of};
-use super::retry::RetryPolicy;
+use super::RetryPolicy;
 use super::{AccessToken, AuthError, TokenSource};
 use crate::net::check_endpoint;
 use crate::secret::{ExposeSecret, SecretString};

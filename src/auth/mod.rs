@@ -29,24 +29,25 @@ mod http;
 pub mod jwt;
 mod managed_identity;
 mod oauth;
-mod retry;
 mod select;
 mod static_token;
 mod workload_identity;
 
-pub use azure_cli::{find_on_path, AzureCliSource};
+/// Pacing of token requests; the rules live in [`crate::retry`], shared with Graph.
+pub use crate::retry::TokenRetryPolicy as RetryPolicy;
+pub use azure_cli::{find_on_path, parse_az_output, AzureCliSource};
 pub use cache::REFRESH_MARGIN;
 pub use client_secret::{
     client_credentials_token, client_credentials_token_with, ClientSecretSource,
 };
 pub use device_code::{
-    DeviceCodeSource, Prompt, ANY_ORGANIZATION, AZURE_CLI_CLIENT_ID, DEVICE_CODE_GRANT,
-    SLOW_DOWN_STEP,
+    parse_device_code_answer, DeviceCode, DeviceCodeSource, Prompt, ANY_ORGANIZATION,
+    AZURE_CLI_CLIENT_ID, DEVICE_CODE_GRANT, SLOW_DOWN_STEP,
 };
 pub use env::{Env, MapEnv, ProcessEnv};
 pub use error::{AuthError, OAuthFailure};
 pub use managed_identity::{ManagedIdentitySource, IMDS_DEFAULT_BASE, IMDS_ENDPOINT_VAR};
-pub use retry::{retry_after, RetryPolicy};
+pub use oauth::parse_token_response;
 pub use select::{select, select_with_env, AuthArgs, AuthMode};
 pub use static_token::StaticTokenSource;
 pub use workload_identity::{WorkloadIdentitySource, JWT_BEARER_ASSERTION};

@@ -8,9 +8,10 @@ use url::Url;
 
 use super::error::{classify, AuthError};
 use super::http::{exchange, parse_failure, Answer, TokenRequest};
-use super::retry::RetryPolicy;
 use super::AccessToken;
+use super::RetryPolicy;
 use crate::net::check_endpoint;
+use crate::retry;
 use crate::secret::SecretString;
 
 /// `{host}/{tenant}/oauth2/v2.0/{leaf}` (leaf is `token` or `devicecode`), after checking that
@@ -70,26 +71,36 @@ pub(crate) fn resource_of(scope: &str) -> &str {
     scope.strip_suffix("/.default").unwrap_or(scope)
 }
 
-/// A number that some endpoints send as a JSON string (`"3599"`).
+/// A number that some endpoints send as a JSON string (`"3599"`). Any other JSON value is
+/// accepted too and reads as no number, so an odd lifetime field never costs the token.
 #[derive(Deserialize)]
 #[serde(untagged)]
 pub(crate) enum LooseNumber {
     Number(f64),
     Text(String),
+    Other(serde::de::IgnoredAny),
 }
 
 impl LooseNumber {
-    pub fn as_secs(&self) -> Option<u64> {
+    /// The value, if it is a number or a string holding one (possibly negative, NaN or
+    /// huge: the callers bound it).
+    pub fn value(&self) -> Option<f64> {
         match self {
-            LooseNumber::Number(n) if n.is_finite() && *n >= 0.0 => Some(*n as u64),
-            LooseNumber::Number(_) => None,
-            LooseNumber::Text(s) => s
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|n| n.is_finite() && *n >= 0.0)
-                .map(|n| n as u64),
+            LooseNumber::Number(n) => Some(*n),
+            LooseNumber::Text(s) => s.trim().parse::<f64>().ok(),
+            LooseNumber::Other(_) => None,
         }
+    }
+
+    /// A lifetime in seconds (`expires_in`, `interval`), at most `max`; `None` when it is
+    /// negative or not a number.
+    pub fn duration(&self, max: Duration) -> Option<Duration> {
+        self.value().and_then(|n| retry::seconds(n, max))
+    }
+
+    /// A Unix time in seconds (`expires_on`), bounded by [`retry::unix_time`].
+    pub fn unix_time(&self) -> Option<SystemTime> {
+        self.value().and_then(retry::unix_time)
     }
 }
 
@@ -109,31 +120,39 @@ pub(crate) fn token_from_answer(
     if !(200..300).contains(&answer.status) {
         return Err(refusal(req, answer));
     }
-    let endpoint = req.endpoint();
-    let body: TokenBody =
-        serde_json::from_slice(&answer.body).map_err(|e| AuthError::BadResponse {
-            endpoint: endpoint.clone(),
-            reason: format!("the body is not a token response ({})", e.classify_name()),
-        })?;
+    parse_token_response(&req.endpoint(), &answer.body, SystemTime::now())
+}
+
+/// Read a token endpoint's success body (OAuth `access_token` + `expires_in`, or managed
+/// identity's `expires_on`), received at `now`. Every lifetime is bounded: `expires_in` by
+/// [`retry::MAX_TOKEN_LIFETIME`]; `expires_on` by [`retry::unix_time`] and the same longest
+/// lifetime; a negative or
+/// non-numeric one leaves the expiry unknown (the token is used, not cached). Errors never
+/// quote the body, which holds the token.
+pub fn parse_token_response(
+    endpoint: &str,
+    body: &[u8],
+    now: SystemTime,
+) -> Result<AccessToken, AuthError> {
+    let body: TokenBody = serde_json::from_slice(body).map_err(|e| AuthError::BadResponse {
+        endpoint: endpoint.to_string(),
+        reason: format!("the body is not a token response ({})", e.classify_name()),
+    })?;
     let token =
         body.access_token
             .filter(|t| !t.is_empty())
             .ok_or_else(|| AuthError::BadResponse {
-                endpoint: endpoint.clone(),
+                endpoint: endpoint.to_string(),
                 reason: "no access_token in the answer".to_string(),
             })?;
-    let now = SystemTime::now();
     let expires_at = body
         .expires_in
         .as_ref()
-        .and_then(LooseNumber::as_secs)
-        .map(|s| now + Duration::from_secs(s))
-        .or_else(|| {
-            body.expires_on
-                .as_ref()
-                .and_then(LooseNumber::as_secs)
-                .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s))
-        });
+        .and_then(|n| n.duration(retry::MAX_TOKEN_LIFETIME))
+        .map(|lifetime| retry::expiry_after(now, lifetime))
+        .or_else(|| body.expires_on.as_ref().and_then(LooseNumber::unix_time))
+        // An absolute `expires_on` is held to the same longest lifetime as `expires_in`.
+        .map(|at| at.min(retry::expiry_after(now, retry::MAX_TOKEN_LIFETIME)));
     Ok(AccessToken {
         token: SecretString::from(token),
         expires_at,
@@ -236,11 +255,58 @@ mod tests {
 
     #[test]
     fn loose_numbers() {
-        let n: LooseNumber = serde_json::from_str("\"85770\"").unwrap();
-        assert_eq!(n.as_secs(), Some(85770));
-        let n: LooseNumber = serde_json::from_str("3599").unwrap();
-        assert_eq!(n.as_secs(), Some(3599));
-        let n: LooseNumber = serde_json::from_str("\"soon\"").unwrap();
-        assert_eq!(n.as_secs(), None);
+        let secs = |json: &str| {
+            serde_json::from_str::<LooseNumber>(json)
+                .expect(json)
+                .duration(retry::MAX_TOKEN_LIFETIME)
+        };
+        assert_eq!(secs("\"85770\""), Some(Duration::from_secs(85770)));
+        assert_eq!(secs("3599"), Some(Duration::from_secs(3599)));
+        assert_eq!(secs("\"soon\""), None);
+        assert_eq!(secs("-1"), None);
+        assert_eq!(secs("true"), None);
+        assert_eq!(secs("[1]"), None);
+        assert_eq!(secs("1e19"), Some(retry::MAX_TOKEN_LIFETIME));
+        assert_eq!(secs("\"1e400\""), Some(retry::MAX_TOKEN_LIFETIME));
+    }
+
+    #[test]
+    fn token_lifetimes_are_bounded() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let at = |body: &str| {
+            parse_token_response("e", body.as_bytes(), now)
+                .expect(body)
+                .expires_at
+        };
+        assert_eq!(
+            at(r#"{"access_token":"t","expires_in":3599}"#),
+            Some(now + Duration::from_secs(3599))
+        );
+        assert_eq!(
+            at(r#"{"access_token":"t","expires_in":1e300}"#),
+            Some(now + retry::MAX_TOKEN_LIFETIME)
+        );
+        assert_eq!(at(r#"{"access_token":"t","expires_in":-5}"#), None);
+        assert_eq!(
+            at(r#"{"access_token":"t","expires_in":"x","expires_on":"1700000100"}"#),
+            Some(now + Duration::from_secs(100))
+        );
+        assert_eq!(
+            at(r#"{"access_token":"t","expires_on":18446744073709551615}"#),
+            Some(now + retry::MAX_TOKEN_LIFETIME)
+        );
+        assert_eq!(
+            at(r#"{"access_token":"t","expires_on":5}"#),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(5))
+        );
+        // serde_json refuses a number beyond f64 outright (docs/auth.md says so).
+        assert!(
+            parse_token_response("e", br#"{"access_token":"t","expires_in":1e400}"#, now).is_err()
+        );
+        let e = parse_token_response("e", br#"{"access_token":"s3cr3t-token""#, now)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("truncated") && !e.contains("s3cr3t"), "{e}");
     }
 }

@@ -9,7 +9,7 @@ use super::cache::TokenCache;
 use super::files::{read_credential_file, Trim};
 use super::http::{Field, TokenRequest};
 use super::oauth::{authority_url, check_client_id, check_tenant, fetch_token};
-use super::retry::RetryPolicy;
+use super::RetryPolicy;
 use super::{AccessToken, AuthError, TokenSource};
 
 /// OAuth's name for "the client assertion is a JWT".

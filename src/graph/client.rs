@@ -13,9 +13,10 @@ use serde::Serialize;
 use super::classify::ErrorClass;
 use super::error::{parse_error_body, ApiError, GraphError};
 use super::models::Page;
-use super::retry::{parse_retry_after, RetryPolicy};
+use super::RetryPolicy;
 use crate::auth::TokenSource;
 use crate::net::{check_endpoint, NetError};
+use crate::retry::{parse_retry_after, Retries};
 use crate::secret::{ExposeSecret, Zeroizing};
 
 /// May a request be sent again after the connection broke mid-way?
@@ -207,40 +208,40 @@ impl GraphClient {
         body: Option<Vec<u8>>,
         replay: Replay,
     ) -> Result<Reply, GraphError> {
-        let started = Instant::now();
+        let mut retries = Retries::until(self.deadline);
         let url = format!("{}{}", self.base_str, path);
-        let mut attempt: u32 = 0;
         loop {
-            let (failure, wait) = match self.attempt(&method, &url, path, body.as_ref()).await {
-                Attempt::Done(reply) => return Ok(reply),
-                Attempt::Failed(e) => return Err(e),
-                Attempt::Transport { error, sent } => {
-                    // Re-sending is harmless if the request never left, or if it may be
-                    // repeated; otherwise the caller must find out what happened.
-                    if sent && replay == Replay::NotSafe {
-                        return Err(error);
+            let (failure, retry_after) =
+                match self.attempt(&method, &url, path, body.as_ref()).await {
+                    Attempt::Done(reply) => return Ok(reply),
+                    Attempt::Failed(e) => return Err(e),
+                    Attempt::Transport { error, sent } => {
+                        // Re-sending is harmless if the request never left, or if it may be
+                        // repeated; otherwise the caller must find out what happened.
+                        if sent && replay == Replay::NotSafe {
+                            return Err(error);
+                        }
+                        (error, None)
                     }
-                    (error, self.policy.backoff(attempt))
+                    Attempt::Throttled { error, retry_after } => (error, retry_after),
+                };
+            let wait = match retries.next_wait(retry_after, |n| self.policy.backoff(n)) {
+                Ok(wait) => wait,
+                Err(refused) => {
+                    return Err(GraphError::Deadline {
+                        waited: retries.elapsed(),
+                        refused: Some(refused),
+                        last: Box::new(failure),
+                    })
                 }
-                Attempt::Throttled { error, retry_after } => (
-                    error,
-                    retry_after.unwrap_or_else(|| self.policy.backoff(attempt)),
-                ),
             };
-            if Instant::now() + wait > self.deadline {
-                return Err(GraphError::Deadline {
-                    waited: started.elapsed(),
-                    last: Box::new(failure),
-                });
-            }
             tracing::debug!(
                 method = %method,
                 path,
-                wait_ms = wait.as_millis() as u64,
+                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                 "retrying after: {failure}"
             );
             tokio::time::sleep(wait).await;
-            attempt = attempt.saturating_add(1);
         }
     }
 
@@ -389,18 +390,36 @@ fn encode<B: Serialize>(method: &str, path: &str, body: &B) -> Result<Vec<u8>, G
 }
 
 fn decode<T: DeserializeOwned>(method: &str, path: &str, reply: &Reply) -> Result<T, GraphError> {
-    // `204 No Content` where a body was expected reads as JSON `null`, which only an
-    // `Option` or `()` accepts; anything else is a real decoding error.
-    let bytes: &[u8] = if reply.status == 204 || reply.body.is_empty() {
+    decode_body(
+        method,
+        path,
+        reply.status,
+        &reply.body,
+        reply.request_id.as_deref(),
+    )
+}
+
+/// Read a 2xx answer's body as `T`, as every typed call does: `204 No Content` or an empty
+/// body reads as JSON `null` (which only an `Option` or `()` accepts); a body that does not
+/// fit is a [`GraphError::Decode`] that never quotes the body's values (they may be secrets).
+/// Public so the fuzz target and property tests reach exactly this path.
+pub fn decode_body<T: DeserializeOwned>(
+    method: &str,
+    path: &str,
+    status: u16,
+    body: &[u8],
+    request_id: Option<&str>,
+) -> Result<T, GraphError> {
+    let bytes: &[u8] = if status == 204 || body.is_empty() {
         b"null"
     } else {
-        &reply.body
+        body
     };
     serde_json::from_slice(bytes).map_err(|e| GraphError::Decode {
         method: method.to_string(),
         path: path.to_string(),
         reason: without_quoted_values(&e.to_string()),
-        request_id: reply.request_id.clone(),
+        request_id: request_id.map(str::to_string),
     })
 }
 

@@ -61,7 +61,9 @@ impl EndpointArgs {
                 .min(HttpOptions::default().connect_timeout),
             ca_cert: self.ca_cert.clone(),
         };
-        Ok((endpoints, http, Instant::now() + self.timeout))
+        // `--timeout 1e15` is a valid duration but past what an `Instant` can hold.
+        let deadline = crate::retry::deadline_after(Instant::now(), self.timeout);
+        Ok((endpoints, http, deadline))
     }
 }
 

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::classify::{classify, ErrorClass};
 use crate::exit::{ExitCode, UserFacing};
+use crate::retry::WaitTooLong;
 
 /// An error response from Microsoft Graph.
 #[derive(Debug, Clone)]
@@ -78,10 +79,12 @@ pub enum GraphError {
         /// so a create call may have taken effect.
         maybe_applied: bool,
     },
-    /// Retrying (throttling, replication, network) ran past the `--timeout` deadline.
-    #[error("gave up after {}s, when the --timeout deadline passed; last error: {last}", waited.as_secs())]
+    /// Retrying (throttling, replication, network) would have run past the `--timeout`
+    /// deadline. `refused` is the wait that was not started (`None`: the deadline passed).
+    #[error("{}", deadline_message(*waited, refused.as_ref(), last))]
     Deadline {
         waited: Duration,
+        refused: Option<WaitTooLong>,
         last: Box<GraphError>,
     },
     /// No access token could be had.
@@ -99,6 +102,22 @@ pub enum GraphError {
     /// send our bearer token to another host.
     #[error("Microsoft Graph returned a next-page link outside --graph-host ({origin}); refusing to send the access token there")]
     ForeignNextLink { origin: String },
+}
+
+/// "gave up after 0s: Microsoft Graph asked to wait more than 24 h (Retry-After) before trying
+/// again, more than the 57 s left before the --timeout deadline; last error: …"
+fn deadline_message(waited: Duration, refused: Option<&WaitTooLong>, last: &GraphError) -> String {
+    match refused {
+        Some(r) if !r.deadline_passed() => format!(
+            "gave up after {}s: {}; last error: {last}",
+            waited.as_secs(),
+            r.describe("Microsoft Graph", "the --timeout deadline")
+        ),
+        _ => format!(
+            "gave up after {}s, when the --timeout deadline passed; last error: {last}",
+            waited.as_secs()
+        ),
+    }
 }
 
 impl GraphError {
@@ -352,6 +371,7 @@ mod tests {
         assert_eq!(api(400).exit_code(), ExitCode::DataError);
         let deadline = GraphError::Deadline {
             waited: Duration::from_secs(300),
+            refused: None,
             last: Box::new(api(429)),
         };
         assert_eq!(deadline.exit_code(), ExitCode::TempFail);

@@ -9,11 +9,11 @@ mod endpoints;
 pub mod error;
 pub mod models;
 pub mod odata;
-pub mod retry;
 
+/// Pacing of Graph retries; the rules live in [`crate::retry`], shared with the token requests.
+pub use crate::retry::GraphRetryPolicy as RetryPolicy;
 pub use api::ApplicationPatch;
 pub use classify::{classify, ErrorClass};
-pub use client::{GraphClient, Replay};
+pub use client::{decode_body, GraphClient, Replay};
 pub use endpoints::{parse_duration, EndpointArgs};
 pub use error::{ApiError, GraphError};
-pub use retry::RetryPolicy;

@@ -188,7 +188,7 @@ pub struct Organization {
 /// One page of a Graph collection.
 #[derive(Debug, Deserialize)]
 #[serde(bound(deserialize = "T: Deserialize<'de>"))]
-pub(crate) struct Page<T> {
+pub struct Page<T> {
     #[serde(default = "Vec::new", deserialize_with = "null_as_default")]
     pub value: Vec<T>,
     #[serde(rename = "@odata.nextLink", default)]

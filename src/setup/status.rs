@@ -239,9 +239,11 @@ fn tool_secrets(
 /// 9, a moment later); once past, whole days since (0 on the day it expired).
 fn days_until(end: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
     const DAY: i64 = 24 * 60 * 60;
-    let secs = (end - now).num_seconds();
+    // `endDateTime` comes from Graph: checked, so no date it can send overflows (chrono's
+    // range fits in a TimeDelta today, but this must not depend on that).
+    let secs = end.signed_duration_since(now).num_seconds();
     if secs > 0 {
-        (secs + DAY - 1) / DAY
+        secs.saturating_add(DAY - 1) / DAY
     } else {
         secs / DAY
     }
