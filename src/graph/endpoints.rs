@@ -100,13 +100,29 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if seconds <= 0.0 {
         return Err(format!("`{text}` must be longer than zero"));
     }
+    // Every duration on the command line ends up added to the clock (`Instant + Duration`
+    // panics on overflow): a day is longer than any wait this tool has a use for.
+    if seconds > MAX_DURATION_SECS {
+        return Err(format!("`{text}` is too long; use at most 24h"));
+    }
     Duration::try_from_secs_f64(seconds).map_err(|_| format!("`{text}` is too long"))
 }
+
+/// The longest `--timeout`/`--wait`/`--verify-wait` accepted.
+const MAX_DURATION_SECS: f64 = 24.0 * 3600.0;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn durations_are_bounded_so_adding_them_to_the_clock_cannot_overflow() {
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
+        for huge in ["1e15", "100000000000000000000", "25h", "86401"] {
+            assert!(parse_duration(huge).is_err(), "{huge} was accepted");
+        }
+    }
 
     #[test]
     fn durations() {
