@@ -29,7 +29,10 @@ pub fn seed(test: &str) -> u64 {
         }),
         Err(_) => CI_SEED,
     };
-    eprintln!("{test}: {SEED_VAR}={seed}{}", if long() { " (long run)" } else { "" });
+    eprintln!(
+        "{test}: {SEED_VAR}={seed}{}",
+        if long() { " (long run)" } else { "" }
+    );
     seed
 }
 
