@@ -1,6 +1,8 @@
 //! `elasticsearch.yml` reading and editing for one `microsoft_graph` realm, as the `setup`
 //! command uses it: every spelling of a setting, refusals with file and line, byte-exact edits.
 
+mod seed_support;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -705,7 +707,7 @@ fn value_strategy() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(seed_support::proptest_config("esconfig", 96))]
 
     #[test]
     fn edit_sets_our_values_and_keeps_all_others(

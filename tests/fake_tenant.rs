@@ -1555,3 +1555,47 @@ fn standalone_command_refuses_non_loopback_and_existing_files() {
         "keep me"
     );
 }
+
+/// The library refuses a non-loopback address itself (not only the `fake-tenant` command), for
+/// plain and TLS alike, before binding anything; loopback in either family still starts.
+#[tokio::test]
+async fn the_library_refuses_to_listen_beyond_loopback() {
+    use std::net::{Ipv6Addr, SocketAddr};
+    let config = || FakeTenantConfig {
+        faults: Faults::default(),
+        tenant_id: None,
+    };
+    let pki = msgraph_keystore::fake_tenant::TestPki::generate().expect("test pki");
+    for addr in ["0.0.0.0:0", "[::]:0", "192.0.2.1:0", "[::ffff:127.0.0.1]:0"] {
+        let addr: SocketAddr = addr.parse().unwrap();
+        let err = FakeTenant::start_on(addr, config())
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{addr}: started"));
+        assert_eq!(
+            err.kind(),
+            std::io::ErrorKind::InvalidInput,
+            "{addr}: {err}"
+        );
+        assert!(err.to_string().contains("not a loopback address"), "{err}");
+        let err = FakeTenant::start_on_tls(addr, config(), &pki.server)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{addr}: started with TLS"));
+        assert_eq!(
+            err.kind(),
+            std::io::ErrorKind::InvalidInput,
+            "{addr}: {err}"
+        );
+    }
+    let v4 = FakeTenant::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), config())
+        .await
+        .expect("127.0.0.1 starts");
+    assert!(v4.graph_host().starts_with("http://127.0.0.1:"));
+    if let Ok(v6) = FakeTenant::start_on(SocketAddr::from((Ipv6Addr::LOCALHOST, 0)), config()).await
+    {
+        assert!(v6.graph_host().starts_with("http://[::1]:"));
+    } else {
+        eprintln!("skipped [::1]: IPv6 loopback is not available here");
+    }
+}

@@ -11,6 +11,8 @@
 //! `tests/keystore_corruption.rs` covers single-byte damage exhaustively; this covers
 //! combinations. The long coverage-guided campaign is the cargo-fuzz target under `fuzz/`.
 
+mod seed_support;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -229,7 +231,7 @@ fn an_entry_count_claiming_billions_reserves_no_more_than_the_payload_size() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(seed_support::proptest_config("hostile_mutations", 256))]
 
     #[test]
     fn mutated_fixtures_are_refused_cleanly_or_open_unchanged(
@@ -295,7 +297,7 @@ proptest! {
 
 proptest! {
     // Each case derives two keys (10,000 iterations each): fewer cases.
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(seed_support::proptest_config("hostile_mutations", 48))]
 
     #[test]
     fn mutated_payloads_behind_a_valid_tag_are_corrupt_or_open(

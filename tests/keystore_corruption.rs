@@ -6,6 +6,8 @@
 //! CRC are checked before any key derivation, so most mutations cost nothing, and the ones
 //! that reach decryption (CRC recomputed) cost a few milliseconds each.
 
+mod seed_support;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::fs;
@@ -452,7 +454,7 @@ fn version_errors_use_elasticsearch_wording_and_name_the_file() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(seed_support::proptest_config("keystore_corruption", 512))]
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {

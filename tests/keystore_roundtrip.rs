@@ -1,6 +1,8 @@
 //! Whatever is written reads back identically, in every writable format, with every kind of
 //! password and value; file sizes follow the format's fixed overhead.
 
+mod seed_support;
+
 use std::fs;
 use std::path::Path;
 
@@ -246,7 +248,7 @@ fn name_strategy() -> impl Strategy<Value = String> {
 
 proptest! {
     // Format 4 uses 10,000 iterations, so each case costs a few milliseconds.
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    #![proptest_config(seed_support::proptest_config("keystore_roundtrip", 24))]
 
     #[test]
     fn arbitrary_valid_names_and_values_round_trip(

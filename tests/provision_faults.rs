@@ -195,7 +195,9 @@ async fn throttling_past_the_deadline_is_a_tempfail_naming_the_timeout() {
     let err = provision(&graph, &options(&tenant), &NoProgress)
         .await
         .expect_err("always throttled");
-    assert!(started.elapsed() < Duration::from_secs(5));
+    // The 0.7 s deadline ends it after about 0.9 s; without one it would never end. The bound
+    // is over 10 times what the run needs, so a loaded CI machine does not fail it.
+    assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(err.exit_code(), ExitCode::TempFail);
     let msg = err.to_string();
     assert!(

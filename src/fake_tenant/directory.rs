@@ -2,7 +2,7 @@
 //! seed data (`catalog::SEED_USERS` / `SEED_GROUPS`), tests and new routes all make them the
 //! same way, with the properties Graph returns.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::state::{new_id, Group, TenantState, User};
 
@@ -96,5 +96,85 @@ impl TenantState {
                     .is_some_and(|v| v.eq_ignore_ascii_case(upn))
             })
             .map(|u| u.id.clone())
+    }
+}
+
+// Also seeded: groups that make name resolution interesting, two sharing one display name
+// (Entra does not make display names unique) and one whose name holds a `'`, which an OData
+// string literal must escape as `''`.
+
+/// Groups seeded next to the catalog's: (display name, members by user nickname). The two
+/// "Elastic Operators" are namesakes; Ada is in neither (tests count her groups).
+pub(crate) const SEED_EXTRA_GROUPS: [(&str, &[&str]); 3] = [
+    ("Elastic Operators", &["edsger"]),
+    ("Elastic Operators", &["alan"]),
+    ("O'Brien's Readers", &["grace"]),
+];
+
+impl TenantState {
+    /// Add [`SEED_EXTRA_GROUPS`] to the directory (after the users exist).
+    pub(crate) fn seed_extra_groups(&mut self) {
+        let st = self;
+        for (name, nicks) in SEED_EXTRA_GROUPS {
+            let user_members = nicks
+                .iter()
+                .filter_map(|nick| {
+                    let upn = format!("{nick}@{}", st.domain);
+                    st.users
+                        .iter()
+                        .find(|u| u.doc["userPrincipalName"] == upn.as_str())
+                        .map(|u| u.id.clone())
+                })
+                .collect();
+            let id = new_id();
+            st.groups.push(Group {
+                doc: group_doc(&id, name),
+                id,
+                user_members,
+                group_members: Vec::new(),
+            });
+        }
+    }
+}
+
+/// A security group as Graph returns it (the default property set, trimmed to what matters).
+fn group_doc(id: &str, name: &str) -> Value {
+    json!({
+        "@odata.type": "#microsoft.graph.group",
+        "id": id,
+        "displayName": name,
+        "description": null,
+        "groupTypes": [],
+        "mailEnabled": false,
+        "mailNickname": name
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == ' ')
+            .collect::<String>()
+            .to_lowercase()
+            .replace(' ', "-"),
+        "securityEnabled": true,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake_tenant::Faults;
+
+    #[test]
+    fn namesakes_and_a_quote_are_seeded_without_touching_ada() {
+        let (st, _) = TenantState::new(new_id(), Faults::default());
+        let named = |n: &str| {
+            st.groups
+                .iter()
+                .filter(|g| g.doc["displayName"] == n)
+                .count()
+        };
+        assert_eq!(named("Elastic Operators"), 2);
+        assert_eq!(named("O'Brien's Readers"), 1);
+        let ada = &st.users[0].id;
+        assert!(st.transitive_groups(ada).iter().all(|g| !SEED_EXTRA_GROUPS
+            .iter()
+            .any(|(n, _)| g.doc["displayName"] == *n)));
     }
 }

@@ -16,21 +16,29 @@
 //! # Ok(()) }
 //! ```
 
+mod app_routes;
 mod catalog;
 mod directory;
 mod faults;
+mod grant_routes;
 mod graph_routes;
 mod group_routes;
 mod issued;
 mod jwt;
 mod listener;
+mod lookup;
 mod odata;
+mod org_routes;
+mod patch;
 mod reply;
+mod request;
 mod secret_text;
 mod server;
+mod sp_routes;
 mod state;
 mod tls;
 mod token;
+mod user_routes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -208,8 +216,8 @@ impl FakeTenant {
         .await
     }
 
-    /// Start on `addr`, serving plain http. Fails if the address cannot be bound or
-    /// `tenant_id` is not a GUID.
+    /// Start on `addr`, serving plain http. Fails with `InvalidInput` if `addr` is not a
+    /// loopback address or `tenant_id` is not a GUID, and as binding fails otherwise.
     pub async fn start_on(
         addr: SocketAddr,
         config: FakeTenantConfig,
@@ -232,6 +240,16 @@ impl FakeTenant {
         config: FakeTenantConfig,
         tls: Option<&TlsIdentity>,
     ) -> std::io::Result<FakeTenant> {
+        // The tenant hands admin credentials to anyone who asks its token endpoint: refuse
+        // here, where it binds, so no caller of the library can expose it by mistake.
+        if !addr.ip().is_loopback() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "{addr} is not a loopback address; the fake tenant hands out admin credentials to anyone who can reach it, so it only listens on 127.0.0.1 or [::1]"
+                ),
+            ));
+        }
         let tenant_id = match config.tenant_id {
             Some(t) => uuid::Uuid::parse_str(t.trim())
                 .map_err(|_| {

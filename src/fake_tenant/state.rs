@@ -247,7 +247,7 @@ impl TenantState {
         };
         st.graph_sp_id = st.seed_graph_service_principal();
         st.seed_directory();
-        super::group_routes::seed_extra_groups(&mut st);
+        st.seed_extra_groups();
 
         let admin = st.create_app("msgraph-keystore fake-tenant admin", None, Origin::Seeded);
         st.apps[admin].accepts_assertions = true;

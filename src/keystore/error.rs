@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::exit::{ExitCode, UserFacing};
 
-use super::format::FormatVersion;
+use super::version::FormatVersion;
 
 /// Where the failing keystore bytes came from, shown in messages as `[path]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

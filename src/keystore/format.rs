@@ -17,12 +17,12 @@
 //! structure is validated before the CRC, so a damaged length is reported as corruption at
 //! the field that is wrong, and a damaged payload byte as a checksum mismatch.
 
-use std::fmt;
 use std::str::FromStr;
 
 use zeroize::Zeroizing;
 
 use super::error::KeystoreError;
+pub use super::version::FormatVersion;
 
 /// Lucene's `CodecUtil` header magic.
 pub const CODEC_MAGIC: u32 = 0x3fd7_6c17;
@@ -53,61 +53,9 @@ const DATA_LEN_OFFSET: usize = HEADER_LEN + 1;
 /// Offset of the first byte of the data block.
 const DATA_OFFSET: usize = DATA_LEN_OFFSET + 4;
 
-/// A keystore format version this implementation can read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum FormatVersion {
-    /// ES 6.3–6.7: entries carry a type string; read only.
-    V3,
-    /// ES 6.8 and 7.x.
-    V4,
-    /// ES 8.0–8.13: little-endian data-block ints.
-    V5,
-    /// ES 8.14 and later: 210,000 PBKDF2 iterations.
-    V6,
-}
-
+/// Which version to write for an Elasticsearch release, and parsing a version given as text:
+/// here rather than in `version` because both answer with a [`KeystoreError`].
 impl FormatVersion {
-    /// The version current Elasticsearch writes.
-    pub const LATEST: FormatVersion = FormatVersion::V6;
-
-    /// The version stored in a file header, if it is one this implementation reads.
-    pub fn from_number(n: i32) -> Option<FormatVersion> {
-        match n {
-            3 => Some(FormatVersion::V3),
-            4 => Some(FormatVersion::V4),
-            5 => Some(FormatVersion::V5),
-            6 => Some(FormatVersion::V6),
-            _ => None,
-        }
-    }
-
-    pub fn number(self) -> i32 {
-        match self {
-            FormatVersion::V3 => 3,
-            FormatVersion::V4 => 4,
-            FormatVersion::V5 => 5,
-            FormatVersion::V6 => 6,
-        }
-    }
-
-    /// PBKDF2-HMAC-SHA512 iteration count Elasticsearch uses for this version.
-    pub fn iterations(self) -> u32 {
-        match self {
-            FormatVersion::V6 => 210_000,
-            _ => 10_000,
-        }
-    }
-
-    /// Whether this implementation writes the version (3 is read-only, as in ES ≥ 6.8).
-    pub fn is_writable(self) -> bool {
-        self != FormatVersion::V3
-    }
-
-    /// Whether the data-block ints are little-endian (Lucene ≥ 9, format ≥ 5).
-    pub fn little_endian(self) -> bool {
-        self >= FormatVersion::V5
-    }
-
     /// The version a given Elasticsearch release considers current, which is the one to
     /// write for it (an older node refuses a newer file; a newer node rewrites an older one
     /// at startup, which fails on a read-only config directory).
@@ -137,12 +85,6 @@ impl FormatVersion {
             (8, 0..=13) => Ok(FormatVersion::V5),
             _ => Ok(FormatVersion::V6),
         }
-    }
-}
-
-impl fmt::Display for FormatVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.number())
     }
 }
 

@@ -21,6 +21,7 @@ mod error;
 pub mod file;
 pub mod format;
 pub mod kdf;
+mod version;
 
 pub use error::{KeystoreError, Origin};
 pub use file::{

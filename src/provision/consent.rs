@@ -10,18 +10,11 @@ use super::error::ProvisionError;
 use super::flow::Flow;
 use super::options::ConsentMode;
 use super::permissions::GraphPermission;
-use super::record::{ChangeKind, ConsentOutcome};
+use super::record::{ChangeKind, ConsentOutcome, ConsentState};
 use super::wait::while_replicating;
 use crate::cloud::Endpoints;
 use crate::graph::models::ServicePrincipal;
 use crate::graph::ErrorClass;
-
-/// What the consent step found and did.
-pub(crate) struct ConsentState {
-    pub outcome: ConsentOutcome,
-    pub granted: Vec<String>,
-    pub missing: Vec<String>,
-}
 
 /// The `redirect_uri` of the admin-consent link. Microsoft's v2 endpoint requires one and
 /// refuses any that is not registered on the application, so the instructions say to register

@@ -17,12 +17,13 @@
 //! The changes of the branches are recorded in that fixed order, not in the order the
 //! answers came, so the record of a run does not depend on timing.
 
-use super::consent::ConsentState;
 use super::error::ProvisionError;
 use super::options::{AddSecret, ConsentMode, ProvisionOptions};
 use super::permissions::{resolve_permissions, GraphPermission};
 use super::progress::Progress;
-use super::record::{Change, ChangeKind, ConsentOutcome, FoundBy, Provisioned, SecretInfo};
+use super::record::{
+    Change, ChangeKind, ConsentOutcome, ConsentState, FoundBy, Provisioned, SecretInfo,
+};
 use super::resolve::find_app;
 use crate::graph::models::{Application, ServicePrincipal};
 use crate::graph::{GraphClient, GraphError};

@@ -121,6 +121,14 @@ pub struct Provisioned {
     pub new_secret: Option<NewSecret>,
 }
 
+/// What the consent step found and did (kept with the records it becomes part of, so the
+/// flow and the consent step both read it without importing each other).
+pub(crate) struct ConsentState {
+    pub outcome: ConsentOutcome,
+    pub granted: Vec<String>,
+    pub missing: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
