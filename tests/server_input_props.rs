@@ -5,6 +5,8 @@
 //! shown as a date; errors never quote the input. The coverage-guided campaign over the same
 //! entry points is `fuzz/fuzz_targets/server_input.rs`.
 
+mod seed_support;
+
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;
@@ -101,7 +103,7 @@ fn token_body() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(seed_support::proptest_config("server_input_props", 512))]
 
     #[test]
     fn token_responses_give_a_bounded_token_or_a_clean_error(body in token_body(), now_secs in 0u64..8_000_000_000) {
