@@ -230,6 +230,47 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The realm's client secret from `dir`'s keystore, as the realm will read it (`verify`,
+/// `role-mapping --config`). A keystore holding the realm's non-secure settings is refused:
+/// Elasticsearch would not start with it, so the realm could never use the secret.
+pub fn realm_client_secret(
+    dir: &Path,
+    realm: &str,
+    password_file: Option<PathBuf>,
+    global: &super::GlobalOpts,
+) -> Result<SecretString, CliError> {
+    let key = crate::setup::client_secret_key(realm);
+    let path = crate::keystore::keystore_path(dir);
+    let mut term = Terminal::stdio(global.verbosity());
+    let mut password = password_source(&mut term, password_file);
+    let ks = open_keystore_read_only(dir, &mut password)?.ok_or_else(|| {
+        CliError::new(
+            ExitCode::Config,
+            format!(
+                "{} does not exist; run `setup` to create it with the realm's client secret",
+                path.display()
+            ),
+        )
+    })?;
+    let misplaced = crate::esconfig::non_secure_keys_in(&ks.names(), Some(realm));
+    if !misplaced.is_empty() {
+        return Err(crate::setup::local::misplaced_error(
+            dir,
+            &misplaced,
+            "run `msgraph-keystore setup --move-misplaced-settings` to move it to elasticsearch.yml",
+        ));
+    }
+    ks.get_string(&key)?.ok_or_else(|| {
+        CliError::new(
+            ExitCode::Config,
+            format!(
+                "{} holds no [{key}]; run `setup` (or `keystore add {key}`)",
+                path.display()
+            ),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,15 +7,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::realm_args::{self, DEFAULT_REALM};
-use super::terminal::Terminal;
 use super::{GlobalOpts, Verbosity};
 use crate::auth::{AuthArgs, ClientSecretSource};
-use crate::cloud::{DEFAULT_ACCESS_TOKEN_HOST, DEFAULT_GRAPH_HOST};
-use crate::esconfig::{self, EsYml};
 use crate::exit::{CliError, ExitCode};
 use crate::graph::{EndpointArgs, GraphClient};
-use crate::net::{check_endpoint, HttpOptions};
-use crate::secret::SecretString;
+use crate::net::HttpOptions;
+use crate::setup::realm_config::read_realm_connection;
 use crate::setup::role_mapping::{self, MappedGroup};
 use crate::setup::verify::REALM_SCOPE;
 
@@ -142,93 +139,27 @@ fn realm_graph(
             "--access-token-host and --graph-host do not go with --config: the realm's hosts are read from elasticsearch.yml",
         ));
     }
-    crate::setup::local::check_config_dir(dir)?;
-    let yml = EsYml::load(dir)?;
-    yml.check_realm(&args.realm)?;
-    let realm = yml.realm(&args.realm)?;
-    let missing = |setting: &str| {
-        CliError::new(
-            ExitCode::Config,
-            format!(
-                "{}: [{}] is not set; run `setup` or add it to elasticsearch.yml",
-                yml.path().display(),
-                esconfig::realm_setting_key(&args.realm, setting)
-            ),
-        )
-    };
-    let client_id = realm
-        .client_id
-        .clone()
-        .ok_or_else(|| missing("client_id"))?;
-    let tenant_id = realm
-        .tenant_id
-        .clone()
-        .ok_or_else(|| missing("tenant_id"))?;
-    let token_host = realm
-        .access_token_host
-        .clone()
-        .unwrap_or_else(|| DEFAULT_ACCESS_TOKEN_HOST.to_string());
-    let graph_host = realm
-        .graph_host
-        .clone()
-        .unwrap_or_else(|| DEFAULT_GRAPH_HOST.to_string());
-    for (setting, value) in [
-        ("access_token_host", &token_host),
-        ("graph_host", &graph_host),
-    ] {
-        check_endpoint(&esconfig::realm_setting_key(&args.realm, setting), value)?;
-    }
-    let secret = realm_secret(dir, &args.realm, args.password_file.clone(), global)?;
+    let realm = read_realm_connection(dir, &args.realm)?;
+    let secret =
+        realm_args::realm_client_secret(dir, &args.realm, args.password_file.clone(), global)?;
     let http = crate::net::build_client(&HttpOptions {
         ca_cert: args.endpoints.ca_cert.clone(),
         ..HttpOptions::default()
     })?;
     let source = ClientSecretSource::new(
         http.clone(),
-        token_host.trim_end_matches('/'),
-        &tenant_id,
-        &client_id,
+        realm.access_token_host.trim_end_matches('/'),
+        &realm.tenant_id,
+        &realm.client_id,
         secret,
     )?;
     let graph = GraphClient::new(
         http,
         Arc::new(source),
-        graph_host.trim_end_matches('/'),
+        realm.graph_host.trim_end_matches('/'),
         REALM_SCOPE,
         Instant::now() + args.endpoints.timeout,
     )?
     .with_request_timeout(args.endpoints.request_timeout);
     Ok(graph)
-}
-
-/// The realm's client secret from `dir`'s keystore.
-fn realm_secret(
-    dir: &Path,
-    realm: &str,
-    password_file: Option<PathBuf>,
-    global: &GlobalOpts,
-) -> Result<SecretString, CliError> {
-    let key = crate::setup::client_secret_key(realm);
-    let mut term = Terminal::stdio(global.verbosity());
-    let mut password = realm_args::password_source(&mut term, password_file);
-    let ks = realm_args::open_keystore_read_only(dir, &mut password)?;
-    let path = crate::keystore::keystore_path(dir);
-    let Some(ks) = ks else {
-        return Err(CliError::new(
-            ExitCode::Config,
-            format!(
-                "{} does not exist; run `setup` to create it with the realm's client secret",
-                path.display()
-            ),
-        ));
-    };
-    ks.get_string(&key)?.ok_or_else(|| {
-        CliError::new(
-            ExitCode::Config,
-            format!(
-                "{} holds no [{key}]; run `setup` (or `keystore add {key}`)",
-                path.display()
-            ),
-        )
-    })
 }

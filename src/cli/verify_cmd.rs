@@ -4,17 +4,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::realm_args::{self, OutputFormat};
-use super::terminal::Terminal;
 use super::{GlobalOpts, Verbosity};
 use crate::auth::AuthError;
-use crate::cloud::{DEFAULT_ACCESS_TOKEN_HOST, DEFAULT_GRAPH_HOST};
-use crate::esconfig::{self, EsYml};
+use crate::esconfig;
 use crate::exit::{CliError, ExitCode};
 use crate::graph::parse_duration;
 use crate::keystore;
-use crate::net::{check_endpoint, HttpOptions};
+use crate::net::HttpOptions;
 use crate::provision::{NoProgress, PermissionSet, Progress, StderrProgress};
-use crate::secret::SecretString;
+use crate::setup::realm_config::{read_realm_connection, RealmConnection};
 use crate::setup::verify::{self, VerifyInput, VerifyReport};
 
 /// Longest principal accepted: Entra UPNs are at most 113 characters; a NameID may be longer,
@@ -67,44 +65,14 @@ pub async fn run(args: VerifyArgs, global: &GlobalOpts) -> Result<ExitCode, CliE
         .dirs()?
         .remove(0),
     };
-    crate::setup::local::check_config_dir(&dir)?;
-    let yml = EsYml::load(&dir)?;
-    yml.check_realm(&args.realm)?;
-    let realm = yml.realm(&args.realm)?;
-    let missing = |setting: &str| {
-        CliError::new(
-            ExitCode::Config,
-            format!(
-                "{}: [{}] is not set; run `setup` or add it to elasticsearch.yml",
-                yml.path().display(),
-                esconfig::realm_setting_key(&args.realm, setting)
-            ),
-        )
-    };
-    let client_id = realm
-        .client_id
-        .clone()
-        .ok_or_else(|| missing("client_id"))?;
-    let tenant_id = realm
-        .tenant_id
-        .clone()
-        .ok_or_else(|| missing("tenant_id"))?;
-    let access_token_host = realm
-        .access_token_host
-        .clone()
-        .unwrap_or_else(|| DEFAULT_ACCESS_TOKEN_HOST.to_string());
-    let graph_host = realm
-        .graph_host
-        .clone()
-        .unwrap_or_else(|| DEFAULT_GRAPH_HOST.to_string());
-    check_endpoint(
-        &esconfig::realm_setting_key(&args.realm, "access_token_host"),
-        &access_token_host,
-    )?;
-    check_endpoint(
-        &esconfig::realm_setting_key(&args.realm, "graph_host"),
-        &graph_host,
-    )?;
+    let RealmConnection {
+        yml_path,
+        client_id,
+        tenant_id,
+        access_token_host,
+        graph_host,
+        settings: realm,
+    } = read_realm_connection(&dir, &args.realm)?;
 
     if let Some(bad) = args
         .principals
@@ -125,14 +93,15 @@ pub async fn run(args: VerifyArgs, global: &GlobalOpts) -> Result<ExitCode, CliE
             ExitCode::Config,
             format!(
                 "{}: [{}] / [{}]: {reason}",
-                yml.path().display(),
+                yml_path.display(),
                 esconfig::realm_setting_key(&args.realm, "http_request_timeout"),
                 esconfig::realm_setting_key(&args.realm, "execution_timeout"),
             ),
         )
     })?;
 
-    let secret = read_secret(&dir, &args.realm, args.password_file.clone(), global)?;
+    let secret =
+        realm_args::realm_client_secret(&dir, &args.realm, args.password_file.clone(), global)?;
     // How long ago the keystore (and so the secret) was written: an old secret that is
     // refused is wrong, not replicating.
     let secret_age = std::fs::metadata(keystore::keystore_path(&dir))
@@ -176,7 +145,7 @@ pub async fn run(args: VerifyArgs, global: &GlobalOpts) -> Result<ExitCode, CliE
             format!(
                 "tenant not found: {f}; check [{}] in {} (and that [{}] matches the tenant's cloud)",
                 esconfig::realm_setting_key(&args.realm, "tenant_id"),
-                yml.path().display(),
+                yml_path.display(),
                 esconfig::realm_setting_key(&args.realm, "access_token_host"),
             ),
         ),
@@ -225,45 +194,6 @@ fn not_found_message(unknown: &[&str], realm: &str) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     )
-}
-
-/// The realm's client secret from the keystore of `dir`.
-fn read_secret(
-    dir: &std::path::Path,
-    realm: &str,
-    password_file: Option<PathBuf>,
-    global: &GlobalOpts,
-) -> Result<SecretString, CliError> {
-    let key = crate::setup::client_secret_key(realm);
-    let mut term = Terminal::stdio(global.verbosity());
-    let mut password = realm_args::password_source(&mut term, password_file);
-    let ks = realm_args::open_keystore_read_only(dir, &mut password)?.ok_or_else(|| {
-        CliError::new(
-            ExitCode::Config,
-            format!(
-                "{} does not exist; run `setup` to create it with the realm's client secret",
-                keystore::keystore_path(dir).display()
-            ),
-        )
-    })?;
-    // Elasticsearch would not even start with these: the realm could never use the secret.
-    let misplaced = esconfig::non_secure_keys_in(&ks.names(), Some(realm));
-    if !misplaced.is_empty() {
-        return Err(crate::setup::local::misplaced_error(
-            dir,
-            &misplaced,
-            "run `msgraph-keystore setup --move-misplaced-settings` to move it to elasticsearch.yml",
-        ));
-    }
-    ks.get_string(&key)?.ok_or_else(|| {
-        CliError::new(
-            ExitCode::Config,
-            format!(
-                "{} holds no [{key}]; run `setup` (or `keystore add {key}`)",
-                keystore::keystore_path(dir).display()
-            ),
-        )
-    })
 }
 
 /// A human-readable verification report.

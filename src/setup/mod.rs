@@ -6,6 +6,7 @@
 //! result with `verify`.
 
 pub mod local;
+pub mod realm_config;
 pub mod retire;
 pub mod role_mapping;
 pub mod status;
