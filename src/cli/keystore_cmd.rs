@@ -267,28 +267,10 @@ fn require_dir(dir: &Path) -> Result<(), CliError> {
     }
 }
 
-/// Settings of the `microsoft_graph` realm that Elasticsearch reads from elasticsearch.yml
-/// only: found in the keystore, they stop the node from starting.
-const REALM_NON_SECURE_SETTINGS: &[&str] = &[
-    "client_id",
-    "tenant_id",
-    "order",
-    "access_token_host",
-    "graph_host",
-    "http_request_timeout",
-    "execution_timeout",
-];
-const REALM_PREFIX: &str = "xpack.security.authc.realms.microsoft_graph.";
-
 /// Refuse a setting Elasticsearch would reject at start-up because it is not a secure setting.
 fn refuse_non_secure(name: &str) -> Result<(), CliError> {
-    let Some(rest) = name.strip_prefix(REALM_PREFIX) else {
-        return Ok(());
-    };
-    let Some((realm, key)) = rest.split_once('.') else {
-        return Ok(());
-    };
-    if !realm.is_empty() && REALM_NON_SECURE_SETTINGS.contains(&key) {
+    // One list of the realm's yml-only settings for the whole program (esconfig's).
+    if !crate::esconfig::non_secure_keys_in(&[name], None).is_empty() {
         return Err(CliError::new(
             ExitCode::DataError,
             format!(
@@ -847,8 +829,8 @@ mod tests {
 
     #[test]
     fn non_secure_realm_settings_are_refused_and_secure_ones_pass() {
-        for key in REALM_NON_SECURE_SETTINGS {
-            let name = format!("{REALM_PREFIX}graph1.{key}");
+        for key in crate::esconfig::NON_SECURE_REALM_SETTINGS {
+            let name = format!("xpack.security.authc.realms.microsoft_graph.graph1.{key}");
             let err = refuse_non_secure(&name).unwrap_err();
             assert_eq!(err.code, ExitCode::DataError);
             assert!(err.message.contains(&name), "{}", err.message);

@@ -239,29 +239,13 @@ fn new_keystore_version(args: &SetupArgs) -> Result<FormatVersion, CliError> {
         return Ok(FormatVersion::for_es_version(es)?);
     }
     if let Some(home) = &args.es_home {
-        if let Some(version) = detect_es_version(home) {
+        if let Some(version) = setup::es_home::detect_es_version(home) {
             if let Ok(v) = FormatVersion::for_es_version(&version) {
                 return Ok(v);
             }
         }
     }
     Ok(FormatVersion::LATEST)
-}
-
-/// The Elasticsearch version installed at `home`, from `lib/elasticsearch-X.Y.Z.jar`.
-pub fn detect_es_version(home: &Path) -> Option<String> {
-    let entries = std::fs::read_dir(home.join("lib")).ok()?;
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().into_string().ok())
-        .find_map(|name| {
-            let version = name.strip_prefix("elasticsearch-")?.strip_suffix(".jar")?;
-            version
-                .chars()
-                .next()
-                .filter(char::is_ascii_digit)
-                .map(|_| version.to_string())
-        })
 }
 
 /// What `setup` and `rotate` both start with: the Graph connection, the label of the secrets
@@ -504,7 +488,7 @@ fn consent_still_needed(p: &provision::Provisioned, endpoints: &Endpoints) -> Op
 /// were written: the realm reads its settings and secret at node start.
 pub fn next_steps(realm: &str, es_home: Option<&Path>, files_written: bool) -> String {
     let plugin = match es_home {
-        Some(home) if home.join("plugins").join("microsoft-graph-authz").is_dir() => {
+        Some(home) if setup::es_home::realm_plugin_installed(home) => {
             format!("  1. The microsoft-graph-authz plugin is installed in {} (install it on every other node too).\n", home.display())
         }
         Some(home) => format!(

@@ -1,0 +1,54 @@
+//! What an Elasticsearch installation (`--es-home`, the directory holding `bin/` and `lib/`)
+//! tells `setup`: the version installed, which decides the keystore format a new keystore
+//! gets, and whether the realm's plugin is there.
+
+use std::path::Path;
+
+/// The plugin that provides the `microsoft_graph` realm (ES 8.19/9.1+).
+pub const REALM_PLUGIN: &str = "microsoft-graph-authz";
+
+/// The Elasticsearch version installed at `home`, from `lib/elasticsearch-X.Y.Z.jar`.
+pub fn detect_es_version(home: &Path) -> Option<String> {
+    let entries = std::fs::read_dir(home.join("lib")).ok()?;
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .find_map(|name| {
+            let version = name.strip_prefix("elasticsearch-")?.strip_suffix(".jar")?;
+            version
+                .chars()
+                .next()
+                .filter(char::is_ascii_digit)
+                .map(|_| version.to_string())
+        })
+}
+
+/// Whether the realm's plugin is installed under `home/plugins`.
+pub fn realm_plugin_installed(home: &Path) -> bool {
+    home.join("plugins").join(REALM_PLUGIN).is_dir()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_and_plugin_are_read_from_the_layout_of_an_installation() {
+        let home = tempfile::tempdir().unwrap();
+        assert_eq!(detect_es_version(home.path()), None);
+        assert!(!realm_plugin_installed(home.path()));
+        std::fs::create_dir_all(home.path().join("lib")).unwrap();
+        for name in [
+            "elasticsearch-cli-9.1.0.jar",
+            "elasticsearch-x-content-9.1.0.jar",
+        ] {
+            std::fs::write(home.path().join("lib").join(name), b"").unwrap();
+        }
+        // Only the server jar names a version; `-cli-`/`-x-content-` start with a letter.
+        assert_eq!(detect_es_version(home.path()), None);
+        std::fs::write(home.path().join("lib/elasticsearch-9.1.0.jar"), b"").unwrap();
+        assert_eq!(detect_es_version(home.path()).as_deref(), Some("9.1.0"));
+        std::fs::create_dir_all(home.path().join("plugins").join(REALM_PLUGIN)).unwrap();
+        assert!(realm_plugin_installed(home.path()));
+    }
+}
