@@ -8,8 +8,6 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::exit::{ExitCode, UserFacing};
-
 use super::format::FormatVersion;
 
 /// Where the failing keystore bytes came from, shown in messages as `[path]`.
@@ -201,36 +199,6 @@ impl KeystoreError {
             action,
             path: path.to_path_buf(),
             source,
-        }
-    }
-}
-
-impl UserFacing for KeystoreError {
-    fn exit_code(&self) -> ExitCode {
-        match self {
-            KeystoreError::NotAKeystore { .. }
-            | KeystoreError::VersionTooOld { .. }
-            | KeystoreError::VersionTooNew { .. }
-            | KeystoreError::ChecksumMismatch { .. }
-            | KeystoreError::Corrupt { .. }
-            | KeystoreError::WrongPasswordOrTampered { .. }
-            | KeystoreError::InvalidSettingName { .. }
-            | KeystoreError::TooLarge { .. }
-            | KeystoreError::NotUtf8 { .. }
-            | KeystoreError::NotFound { .. }
-            | KeystoreError::FileTooLarge { .. } => ExitCode::DataError,
-            KeystoreError::Io { .. } => ExitCode::IoError,
-            KeystoreError::OwnerChange { .. }
-            | KeystoreError::SymlinkNotReplaced { .. }
-            | KeystoreError::NotWritable { .. }
-            | KeystoreError::NotWritableVersion { .. } => ExitCode::Config,
-            KeystoreError::InvalidFormatVersion { .. }
-            | KeystoreError::UnsupportedEsVersion { .. } => ExitCode::Usage,
-            KeystoreError::Locked { .. } | KeystoreError::ChangedMeanwhile { .. } => {
-                ExitCode::TempFail
-            }
-            KeystoreError::NotReplaceable { .. } => ExitCode::Config,
-            KeystoreError::Random(_) | KeystoreError::Crypto(_) => ExitCode::Software,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! - this module: the [`Keystore`] the rest of the program edits.
 //!
 //! The keystore knows nothing about Azure or the realm; callers decide what goes in it.
+//! [`fsutil`] is the crash-safe, foreign-writer-aware file replacement the saves use.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -20,7 +21,9 @@ pub mod crypto;
 mod error;
 pub mod file;
 pub mod format;
+pub mod fsutil;
 pub mod kdf;
+pub mod secret;
 
 pub use error::{KeystoreError, Origin};
 pub use file::{
