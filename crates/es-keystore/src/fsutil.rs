@@ -516,6 +516,8 @@ impl Drop for PreparedFile {
 
 /// A group's name, or its number when it has none.
 fn group_name(gid: u32) -> String {
+    // SAFETY: `group` is a plain C struct of integers and pointers; all-zero (null pointers)
+    // is a valid value, and getgrgid_r overwrites it before anything reads the pointers.
     let mut group: libc::group = unsafe { std::mem::zeroed() };
     let mut buf = vec![0 as libc::c_char; 4096];
     let mut result: *mut libc::group = std::ptr::null_mut();

@@ -9,6 +9,11 @@
 //! The keystore knows nothing about Azure or the realm; callers decide what goes in it.
 //! [`fsutil`] is the crash-safe, foreign-writer-aware file replacement the saves use.
 
+// Every unsafe operation sits in an `unsafe {}` block with its own SAFETY note, also inside
+// `unsafe fn` (the SIMD PBKDF2 kernels).
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 

@@ -152,8 +152,9 @@ fn read_only(path: &Path) -> bool {
     let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
         return false;
     };
-    // SAFETY: statvfs fills the zeroed struct; `c` is a valid NUL-terminated path.
+    // SAFETY: `statvfs` is a plain C struct of integers, for which all-zero is a valid value.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: statvfs fills the zeroed struct; `c` is a valid NUL-terminated path.
     let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
     rc == 0 && st.f_flag & libc::ST_RDONLY != 0
 }
