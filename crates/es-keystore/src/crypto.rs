@@ -68,10 +68,12 @@ impl SaveKey {
         }
     }
 
+    /// The PBKDF2 iteration count the key was derived with.
     pub fn iterations(&self) -> u32 {
         self.iterations
     }
 
+    /// The fresh salt the key was derived for.
     pub fn salt(&self) -> &[u8; SALT_LEN] {
         &self.salt
     }

@@ -81,6 +81,7 @@ impl FormatVersion {
         }
     }
 
+    /// The version number as stored in the file (3 to 6).
     pub fn number(self) -> i32 {
         match self {
             FormatVersion::V3 => 3,
@@ -164,15 +165,20 @@ impl FromStr for FormatVersion {
 /// What can be known about a keystore file without its password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
+    /// The format version.
     pub version: FormatVersion,
+    /// Whether the keystore has a non-empty password.
     pub has_password: bool,
 }
 
 /// A structurally valid, checksum-verified keystore file, still encrypted. Borrows the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Container<'a> {
+    /// What the header says (version, password flag).
     pub header: Header,
+    /// The PBKDF2 salt.
     pub salt: &'a [u8],
+    /// The AES-GCM IV.
     pub iv: &'a [u8],
     /// AES-GCM ciphertext followed by the 16-byte tag.
     pub ciphertext: &'a [u8],

@@ -13,6 +13,7 @@
 // `unsafe fn` (the SIMD PBKDF2 kernels).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
+#![deny(missing_docs)]
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -36,6 +37,11 @@ pub use file::{
     read_header, save, KeystoreLock,
 };
 pub use format::{FormatVersion, Header};
+
+/// The README's example, compiled and run as a doctest so it cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctest;
 
 /// The random per-keystore value Elasticsearch requires (it rewrites a keystore without it).
 pub const SEED_SETTING: &str = "keystore.seed";
@@ -276,6 +282,7 @@ impl Keystore {
         )
     }
 
+    /// The format version the keystore is written in.
     pub fn version(&self) -> FormatVersion {
         self.version
     }
@@ -293,6 +300,7 @@ impl Keystore {
         Ok(())
     }
 
+    /// Whether the keystore has a non-empty password.
     pub fn has_password(&self) -> bool {
         !self.password.expose_secret().is_empty()
     }
@@ -316,18 +324,22 @@ impl Keystore {
         self.entries.keys().map(String::as_str).collect()
     }
 
+    /// The number of settings (including `keystore.seed`).
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether there are no settings at all.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
+    /// Whether a setting of this name exists.
     pub fn contains(&self, name: &str) -> bool {
         self.entries.contains_key(name)
     }
 
+    /// The raw value bytes of a setting, if it exists.
     pub fn get_bytes(&self, name: &str) -> Option<&[u8]> {
         self.entries.get(name).map(|v| v.as_slice())
     }
