@@ -274,14 +274,14 @@ impl KeystoreError {
     pub(crate) fn not_a_keystore(detail: impl Into<String>) -> Self {
         KeystoreError::NotAKeystore {
             origin: Origin::default(),
-            detail: detail.into(),
+            detail: one_line(detail.into()),
         }
     }
 
     pub(crate) fn corrupt(detail: impl Into<String>) -> Self {
         KeystoreError::Corrupt {
             origin: Origin::default(),
-            detail: detail.into(),
+            detail: one_line(detail.into()),
         }
     }
 
@@ -297,5 +297,41 @@ impl KeystoreError {
             path: path.to_path_buf(),
             source,
         }
+    }
+}
+
+/// Details quote bytes from the damaged file (a setting name, say), which may hold control
+/// characters: escape them so the message stays one line.
+fn one_line(detail: String) -> String {
+    if !detail.chars().any(char::is_control) {
+        return detail;
+    }
+    detail
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::format::{parse_entries, FormatVersion};
+
+    #[test]
+    fn a_control_character_in_a_damaged_name_does_not_break_the_one_line_message() {
+        // One entry named "a\nb" whose value length runs past the end of the data.
+        let mut plaintext = 1i32.to_be_bytes().to_vec();
+        plaintext.extend_from_slice(&3u16.to_be_bytes());
+        plaintext.extend_from_slice(b"a\nb");
+        plaintext.extend_from_slice(&1000i32.to_be_bytes());
+        let err = parse_entries(FormatVersion::V6, &plaintext).unwrap_err();
+        let text = err.to_string();
+        assert!(!text.contains('\n'), "{text:?}");
+        assert!(text.contains(r"[a\nb]"), "{text}");
     }
 }
