@@ -111,3 +111,40 @@ impl<E: UserFacing> From<E> for CliError {
         }
     }
 }
+
+/// Exit codes for keystore errors: the `es-keystore` crate knows nothing of exit codes, so
+/// this program decides them here (the trait is local, so the impl may live here).
+mod keystore_codes {
+    use super::{ExitCode, UserFacing};
+    use crate::keystore::KeystoreError;
+
+    impl UserFacing for KeystoreError {
+        fn exit_code(&self) -> ExitCode {
+            match self {
+                KeystoreError::NotAKeystore { .. }
+                | KeystoreError::VersionTooOld { .. }
+                | KeystoreError::VersionTooNew { .. }
+                | KeystoreError::ChecksumMismatch { .. }
+                | KeystoreError::Corrupt { .. }
+                | KeystoreError::WrongPasswordOrTampered { .. }
+                | KeystoreError::InvalidSettingName { .. }
+                | KeystoreError::TooLarge { .. }
+                | KeystoreError::NotUtf8 { .. }
+                | KeystoreError::NotFound { .. }
+                | KeystoreError::FileTooLarge { .. } => ExitCode::DataError,
+                KeystoreError::Io { .. } => ExitCode::IoError,
+                KeystoreError::OwnerChange { .. }
+                | KeystoreError::SymlinkNotReplaced { .. }
+                | KeystoreError::NotWritable { .. }
+                | KeystoreError::NotWritableVersion { .. } => ExitCode::Config,
+                KeystoreError::InvalidFormatVersion { .. }
+                | KeystoreError::UnsupportedEsVersion { .. } => ExitCode::Usage,
+                KeystoreError::Locked { .. } | KeystoreError::ChangedMeanwhile { .. } => {
+                    ExitCode::TempFail
+                }
+                KeystoreError::NotReplaceable { .. } => ExitCode::Config,
+                KeystoreError::Random(_) | KeystoreError::Crypto(_) => ExitCode::Software,
+            }
+        }
+    }
+}

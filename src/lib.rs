@@ -12,10 +12,12 @@ pub mod cloud;
 pub mod esconfig;
 pub mod exit;
 pub mod fake_tenant;
-pub mod fsutil;
+/// Crash-safe file replacement (moved to the `es-keystore` crate; the path stays).
+pub use es_keystore::fsutil;
 pub mod graph;
 pub mod k8s;
-pub mod keystore;
+/// `elasticsearch.keystore`: the `es-keystore` crate, under its old path.
+pub use es_keystore as keystore;
 pub mod net;
 pub mod provision;
 pub mod retry;

@@ -32,22 +32,37 @@ pub enum Method {
     /// The target is a mount point: truncated and rewritten through the same inode, which is
     /// what reaches the file on the host. Not atomic: a crash during the write can leave a
     /// partly written file.
-    InPlace { mount_point: PathBuf },
+    InPlace {
+        /// Where the target is mounted.
+        mount_point: PathBuf,
+    },
 }
 
 /// Why a file cannot be replaced at all. The message says "it …": callers put the path in front.
 #[derive(Debug, thiserror::Error)]
 pub enum NotReplaceable {
+    /// An `immutable` or `append-only` file attribute (chattr) forbids the rename.
     #[error("it has the {name} attribute, which stops every program (root included) from replacing it; remove it with `chattr -{letter} {}` and run again", path.display())]
     Attribute {
+        /// The attribute's name (`immutable`, `append-only`).
         name: &'static str,
+        /// Its `chattr` letter (`i`, `a`).
         letter: char,
+        /// The file concerned.
         path: PathBuf,
     },
+    /// The file is a read-only bind mount of its own.
     #[error("it is mounted by itself, read-only, at [{}] (a single-file bind mount such as `docker run -v …:ro` or a Kubernetes ConfigMap/Secret `subPath`); change the file where it comes from, or mount it read-write", mount_point.display())]
-    ReadOnlyMount { mount_point: PathBuf },
+    ReadOnlyMount {
+        /// Where the file is mounted.
+        mount_point: PathBuf,
+    },
+    /// The file system holding the file is mounted read-only.
     #[error("it is on a read-only file system (mounted at [{}]); remount it read-write, or change the file where it comes from", mount_point.display())]
-    ReadOnlyFileSystem { mount_point: PathBuf },
+    ReadOnlyFileSystem {
+        /// The mount point of the read-only file system.
+        mount_point: PathBuf,
+    },
 }
 
 /// If `err` says a file cannot be replaced, why.
@@ -152,8 +167,9 @@ fn read_only(path: &Path) -> bool {
     let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
         return false;
     };
-    // SAFETY: statvfs fills the zeroed struct; `c` is a valid NUL-terminated path.
+    // SAFETY: `statvfs` is a plain C struct of integers, for which all-zero is a valid value.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: statvfs fills the zeroed struct; `c` is a valid NUL-terminated path.
     let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
     rc == 0 && st.f_flag & libc::ST_RDONLY != 0
 }

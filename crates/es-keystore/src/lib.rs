@@ -7,6 +7,13 @@
 //! - this module: the [`Keystore`] the rest of the program edits.
 //!
 //! The keystore knows nothing about Azure or the realm; callers decide what goes in it.
+//! [`fsutil`] is the crash-safe, foreign-writer-aware file replacement the saves use.
+
+// Every unsafe operation sits in an `unsafe {}` block with its own SAFETY note, also inside
+// `unsafe fn` (the SIMD PBKDF2 kernels).
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+#![deny(missing_docs)]
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -20,7 +27,9 @@ pub mod crypto;
 mod error;
 pub mod file;
 pub mod format;
+pub mod fsutil;
 pub mod kdf;
+pub mod secret;
 mod version;
 
 pub use error::{KeystoreError, Origin};
@@ -29,6 +38,11 @@ pub use file::{
     read_header, save, KeystoreLock,
 };
 pub use format::{FormatVersion, Header};
+
+/// The README's example, compiled and run as a doctest so it cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctest;
 
 /// The random per-keystore value Elasticsearch requires (it rewrites a keystore without it).
 pub const SEED_SETTING: &str = "keystore.seed";
@@ -269,6 +283,7 @@ impl Keystore {
         )
     }
 
+    /// The format version the keystore is written in.
     pub fn version(&self) -> FormatVersion {
         self.version
     }
@@ -286,6 +301,7 @@ impl Keystore {
         Ok(())
     }
 
+    /// Whether the keystore has a non-empty password.
     pub fn has_password(&self) -> bool {
         !self.password.expose_secret().is_empty()
     }
@@ -309,18 +325,22 @@ impl Keystore {
         self.entries.keys().map(String::as_str).collect()
     }
 
+    /// The number of settings (including `keystore.seed`).
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether there are no settings at all.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
+    /// Whether a setting of this name exists.
     pub fn contains(&self, name: &str) -> bool {
         self.entries.contains_key(name)
     }
 
+    /// The raw value bytes of a setting, if it exists.
     pub fn get_bytes(&self, name: &str) -> Option<&[u8]> {
         self.entries.get(name).map(|v| v.as_slice())
     }

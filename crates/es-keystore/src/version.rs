@@ -33,6 +33,7 @@ impl FormatVersion {
         }
     }
 
+    /// The version number as stored in the file (3 to 6).
     pub fn number(self) -> i32 {
         match self {
             FormatVersion::V3 => 3,

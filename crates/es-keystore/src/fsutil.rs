@@ -86,10 +86,15 @@ fn injected(point: &str) -> io::Error {
 /// the operating system's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplaceStep {
+    /// Removing a temporary file a crashed run left behind.
     RemoveStaleTemp,
+    /// Creating the temporary file next to the target.
     CreateTemp,
+    /// Writing and syncing the temporary file.
     WriteTemp,
+    /// Renaming the temporary file over the target.
     Rename,
+    /// Syncing the directory so the rename is durable.
     SyncDirectory,
     /// Rewriting a target that is a mount point in place.
     WriteInPlace,
@@ -99,9 +104,12 @@ pub enum ReplaceStep {
 #[derive(Debug, thiserror::Error)]
 #[error("{} [{}]: {source}", step_text(*.step), path.display())]
 pub struct ReplaceFailure {
+    /// The step of the replacement that failed.
     pub step: ReplaceStep,
+    /// The file concerned.
     pub path: PathBuf,
     #[source]
+    /// The operating system error.
     pub source: io::Error,
 }
 
@@ -109,6 +117,7 @@ pub struct ReplaceFailure {
 #[derive(Debug, thiserror::Error)]
 #[error("[{}] was changed by another program since this run read it", path.display())]
 pub struct ChangedSinceRead {
+    /// The file concerned.
     pub path: PathBuf,
 }
 
@@ -144,8 +153,11 @@ fn step_text(step: ReplaceStep) -> &'static str {
 #[derive(Debug, thiserror::Error)]
 #[error("will not overwrite [{}], because this incurs changing the file owner (owned by uid {owner_uid}, this process writes as uid {writer_uid})", target.display())]
 pub struct OwnerChangeRefused {
+    /// The file that would have been replaced.
     pub target: PathBuf,
+    /// The uid that owns the existing file.
     pub owner_uid: u32,
+    /// The uid this process writes as.
     pub writer_uid: u32,
 }
 
@@ -168,14 +180,25 @@ pub enum FileRefused {
     /// it points to as it was (what Elasticsearch's own rename does): neither is what the user
     /// meant, so the link is left alone. Reading through a link is fine.
     #[error("it is a symbolic link to [{}], and replacing it would turn the link into a regular file and leave [{}] unchanged; replace the link with the file itself, or change the file where it lives", target.display(), target.display())]
-    Symlink { target: PathBuf },
+    Symlink {
+        /// Where the symbolic link points.
+        target: PathBuf,
+    },
     /// A FIFO, socket, device or directory where a file belongs. A FIFO is never opened
     /// blocking, so this cannot hang.
     #[error("it is {kind}, not a regular file")]
-    NotRegular { kind: &'static str },
+    NotRegular {
+        /// What the path is instead (directory, socket, ...).
+        kind: &'static str,
+    },
     /// Larger than any file of its kind should be; refused before reading it.
     #[error("it is {len} bytes, more than the {max} bytes accepted for this file")]
-    TooLarge { len: u64, max: u64 },
+    TooLarge {
+        /// The size in bytes.
+        len: u64,
+        /// The largest size accepted, in bytes.
+        max: u64,
+    },
 }
 
 /// If `err` is a refusal to read or replace a file, why.
@@ -323,6 +346,7 @@ impl std::fmt::Debug for PreparedFile {
 }
 
 impl PreparedFile {
+    /// The file this prepared file will replace (or create).
     pub fn target(&self) -> &Path {
         &self.target
     }
@@ -516,6 +540,8 @@ impl Drop for PreparedFile {
 
 /// A group's name, or its number when it has none.
 fn group_name(gid: u32) -> String {
+    // SAFETY: `group` is a plain C struct of integers and pointers; all-zero (null pointers)
+    // is a valid value, and getgrgid_r overwrites it before anything reads the pointers.
     let mut group: libc::group = unsafe { std::mem::zeroed() };
     let mut buf = vec![0 as libc::c_char; 4096];
     let mut result: *mut libc::group = std::ptr::null_mut();

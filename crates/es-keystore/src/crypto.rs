@@ -26,9 +26,7 @@ pub const KEY_LEN: usize = 16;
 
 /// PBKDF2-HMAC-SHA512 with a 16-byte output, as `PBKDF2WithHmacSHA512` in Elasticsearch.
 pub fn derive_key(password: &[u8], salt: &[u8], iterations: u32) -> Zeroizing<[u8; KEY_LEN]> {
-    let mut key = Zeroizing::new([0u8; KEY_LEN]);
-    super::kdf::pbkdf2_hmac_sha512(password, salt, iterations, key.as_mut());
-    key
+    super::kdf::pbkdf2_hmac_sha512::<KEY_LEN>(password, salt, iterations)
 }
 
 /// Fill `buf` from the operating system's CSPRNG; an error instead of a panic if it fails.
@@ -70,10 +68,12 @@ impl SaveKey {
         }
     }
 
+    /// The PBKDF2 iteration count the key was derived with.
     pub fn iterations(&self) -> u32 {
         self.iterations
     }
 
+    /// The fresh salt the key was derived for.
     pub fn salt(&self) -> &[u8; SALT_LEN] {
         &self.salt
     }

@@ -106,15 +106,20 @@ impl FromStr for FormatVersion {
 /// What can be known about a keystore file without its password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
+    /// The format version.
     pub version: FormatVersion,
+    /// Whether the keystore has a non-empty password.
     pub has_password: bool,
 }
 
 /// A structurally valid, checksum-verified keystore file, still encrypted. Borrows the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Container<'a> {
+    /// What the header says (version, password flag).
     pub header: Header,
+    /// The PBKDF2 salt.
     pub salt: &'a [u8],
+    /// The AES-GCM IV.
     pub iv: &'a [u8],
     /// AES-GCM ciphertext followed by the 16-byte tag.
     pub ciphertext: &'a [u8],
@@ -490,6 +495,19 @@ pub fn write_entries<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_control_character_in_a_damaged_name_does_not_break_the_one_line_message() {
+        // One entry named "a\nb" whose value length runs past the end of the data.
+        let mut plaintext = 1i32.to_be_bytes().to_vec();
+        plaintext.extend_from_slice(&3u16.to_be_bytes());
+        plaintext.extend_from_slice(b"a\nb");
+        plaintext.extend_from_slice(&1000i32.to_be_bytes());
+        let err = parse_entries(FormatVersion::V6, &plaintext).unwrap_err();
+        let text = err.to_string();
+        assert!(!text.contains('\n'), "{text:?}");
+        assert!(text.contains(r"[a\nb]"), "{text}");
+    }
 
     #[test]
     fn overhead_matches_the_documented_156_bytes() {
