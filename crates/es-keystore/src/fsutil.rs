@@ -509,14 +509,19 @@ impl PreparedFile {
 fn renameat2(from: &Path, to: &Path, flags: libc::c_uint) -> io::Result<()> {
     let from = std::ffi::CString::new(from.as_os_str().as_encoded_bytes())?;
     let to = std::ffi::CString::new(to.as_os_str().as_encoded_bytes())?;
-    // SAFETY: both are valid NUL-terminated paths for the duration of the call.
+    // The raw system call, not glibc's `renameat2()` wrapper: the wrapper exists only since
+    // glibc 2.28, and the release binary must run on glibc 2.17 (RHEL 7/8-era hosts). The
+    // system call is Linux 3.15+; older kernels answer ENOSYS, which the caller handles.
+    // SAFETY: both are valid NUL-terminated paths for the duration of the call, and the
+    // arguments are the ones renameat2(2) takes, each widened to the syscall's word size.
     let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::c_long::from(libc::AT_FDCWD),
             from.as_ptr(),
-            libc::AT_FDCWD,
+            libc::c_long::from(libc::AT_FDCWD),
             to.as_ptr(),
-            flags,
+            libc::c_long::from(flags),
         )
     };
     if rc == 0 {
