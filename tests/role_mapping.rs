@@ -398,7 +398,7 @@ async fn principal_shows_which_of_the_users_groups_the_mapping_matches() {
         ],
     )
     .await;
-    r.assert_code(65);
+    r.assert_code(6);
     assert_eq!(r.stdout, "", "{}", r.all());
     assert!(
         r.stderr

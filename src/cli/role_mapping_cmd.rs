@@ -19,7 +19,7 @@ use crate::setup::verify::REALM_SCOPE;
 /// Print the body of an Elasticsearch role mapping for Entra groups named by display name or object ID.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  msgraph-keystore role-mapping --config /etc/elasticsearch --group 'Elastic Admins' --role superuser\n  msgraph-keystore role-mapping --config /etc/elasticsearch --group 'Elastic Viewers' --role viewer --name entra-viewers \\\n      | curl -sS -X PUT \"$ES_URL/_security/role_mapping/entra-viewers\" -H \"Authorization: ApiKey $ES_API_KEY\" -H \"Content-Type: application/json\" --data-binary @-\n\nExit codes: 0 ok, 64 usage (bad role or mapping name), 65 unknown or ambiguous group, unknown --principal, 77 Graph refused to read groups, 78 local configuration."
+    after_help = "Examples:\n  msgraph-keystore role-mapping --config /etc/elasticsearch --group 'Elastic Admins' --role superuser\n  msgraph-keystore role-mapping --config /etc/elasticsearch --group 'Elastic Viewers' --role viewer --name entra-viewers \\\n      | curl -sS -X PUT \"$ES_URL/_security/role_mapping/entra-viewers\" -H \"Authorization: ApiKey $ES_API_KEY\" -H \"Content-Type: application/json\" --data-binary @-\n\nExit codes: 0 ok, 64 usage (bad role or mapping name), 65 unknown or ambiguous group, 6 unknown --principal, 77 Graph refused to read groups, 78 local configuration."
 )]
 pub struct RoleMappingArgs {
     /// Elasticsearch config directory: read the groups with the realm's own credentials (keystore + elasticsearch.yml). Without it, the caller's sign-in (--auth) is used.

@@ -96,8 +96,9 @@ impl UserFacing for RoleMappingError {
         match self {
             RoleMappingError::UnknownGroupName { .. }
             | RoleMappingError::UnknownGroupId { .. }
-            | RoleMappingError::AmbiguousGroupName { .. }
-            | RoleMappingError::UnknownPrincipal { .. } => ExitCode::DataError,
+            | RoleMappingError::AmbiguousGroupName { .. } => ExitCode::DataError,
+            // The same finding as `verify --principal`, so the same code.
+            RoleMappingError::UnknownPrincipal { .. } => ExitCode::PrincipalNotFound,
             RoleMappingError::InvalidName { .. } => ExitCode::Usage,
             RoleMappingError::Graph(e) => e.exit_code(),
         }
