@@ -326,6 +326,61 @@ async fn lists_follow_next_links_and_refuse_foreign_ones() {
     );
 }
 
+/// A server that never ends a collection: the same next link again, or a new one forever.
+/// Paging stops with an error (exit 69) after the first repeat or `MAX_COLLECTION_PAGES`.
+#[tokio::test]
+async fn a_collection_that_never_ends_is_refused_not_followed_forever() {
+    let seen = Seen::default();
+    let router = Router::new()
+        .route(
+            "/v1.0/applications",
+            get(
+                |State(seen): State<Seen>, headers: HeaderMap, req: Request| async move {
+                    seen.record(&req);
+                    let host = headers
+                        .get("host")
+                        .and_then(|h| h.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    let query = req.uri().query().unwrap_or_default().to_string();
+                    let link = if query.starts_with("$filter=tags") {
+                        // The same page again, whatever was asked.
+                        format!("http://{host}/v1.0/applications?$filter=tags&$skiptoken=same")
+                    } else {
+                        // A new page every time.
+                        static NEXT: std::sync::atomic::AtomicUsize =
+                            std::sync::atomic::AtomicUsize::new(0);
+                        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        format!("http://{host}/v1.0/applications?$skiptoken={n}")
+                    };
+                    Json(json!({"value": [], "@odata.nextLink": link}))
+                },
+            ),
+        )
+        .with_state(seen.clone());
+    let graph = client(&serve(router).await, Duration::from_secs(60));
+
+    let err = graph
+        .find_applications_by_tag("t")
+        .await
+        .expect_err("a repeating next link");
+    assert!(err.to_string().contains("repeats the page"), "{err}");
+    assert_eq!(err.exit_code(), ExitCode::Unavailable);
+    let after_repeat = seen.all().len();
+    assert!(
+        after_repeat <= 3,
+        "{after_repeat} requests for a repeating link"
+    );
+
+    let err = graph
+        .find_applications_by_display_name("x")
+        .await
+        .expect_err("an endless collection");
+    assert!(err.to_string().contains("did not end"), "{err}");
+    let pages = seen.all().len() - after_repeat;
+    assert_eq!(pages, msgraph_keystore::graph::MAX_COLLECTION_PAGES);
+}
+
 #[tokio::test]
 async fn filters_quote_user_input() {
     let seen = Seen::default();

@@ -132,15 +132,30 @@ impl GraphClient {
     ) -> Result<Vec<T>, GraphError> {
         let mut items = Vec::new();
         let mut next = path.to_string();
-        loop {
+        // A server that keeps sending next-page links (or sends the same one again) must not
+        // keep us fetching and growing `items` until the deadline: pages are bounded.
+        for _ in 0..MAX_COLLECTION_PAGES {
             let reply = self.send(Method::GET, &next, None, Replay::Safe).await?;
             let page: Page<T> = decode("GET", &next, &reply)?;
             items.extend(page.value);
             match page.next_link {
-                Some(link) => next = self.relative_next_link(&link)?,
+                Some(link) => {
+                    let link = self.relative_next_link(&link)?;
+                    if link == next {
+                        return Err(too_many_pages(
+                            path,
+                            "a next-page link that repeats the page",
+                        ));
+                    }
+                    next = link;
+                }
                 None => return Ok(items),
             }
         }
+        Err(too_many_pages(
+            path,
+            &format!("more than {MAX_COLLECTION_PAGES} pages"),
+        ))
     }
 
     /// POST a JSON body and read the JSON answer.
@@ -378,6 +393,19 @@ fn error_chain(e: &reqwest::Error) -> String {
         source = s.source();
     }
     out
+}
+
+/// The most pages [`GraphClient::get_collection`] follows: Graph pages hold up to 999 items,
+/// far more than any collection this tool reads (apps with one name, a user's groups).
+pub const MAX_COLLECTION_PAGES: usize = 1000;
+
+fn too_many_pages(path: &str, what: &str) -> GraphError {
+    GraphError::Decode {
+        method: "GET".to_string(),
+        path: path.to_string(),
+        reason: format!("the collection did not end: {what}"),
+        request_id: None,
+    }
 }
 
 fn encode<B: Serialize>(method: &str, path: &str, body: &B) -> Result<Vec<u8>, GraphError> {

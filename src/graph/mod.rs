@@ -14,6 +14,6 @@ pub mod odata;
 pub use crate::retry::GraphRetryPolicy as RetryPolicy;
 pub use api::ApplicationPatch;
 pub use classify::{classify, ErrorClass};
-pub use client::{decode_body, GraphClient, Replay};
+pub use client::{decode_body, GraphClient, Replay, MAX_COLLECTION_PAGES};
 pub use endpoints::{parse_duration, EndpointArgs};
 pub use error::{ApiError, GraphError};
