@@ -232,7 +232,7 @@ pub async fn principal_group_ids(
 ) -> Result<Vec<String>, RoleMappingError> {
     let path = with_query(
         &format!(
-            "/users/{}/transitiveMemberOf/microsoft.graph.group",
+            "/users/{}/transitiveMemberOf/graph.group",
             encode_query_value(principal)
         ),
         &[("$select", "id"), ("$top", "999")],
