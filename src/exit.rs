@@ -75,23 +75,42 @@ pub trait UserFacing: std::fmt::Display {
     fn exit_code(&self) -> ExitCode;
 }
 
-/// The error every command returns to `main`: a message and an exit code.
+/// The error every command returns to `main`: the rendered line, its exit code and, when it
+/// came from a library error, that error itself.
+///
+/// Library layers return their own typed errors (one enum per operation); `CliError` only
+/// renders them. The typed error is kept, so `source()` walks the same chain the library
+/// error has, and a caller can still `downcast_ref` it instead of matching message text.
 #[derive(Debug)]
 pub struct CliError {
     pub message: String,
     pub code: ExitCode,
+    error: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 impl CliError {
+    /// An error found by the command-line layer itself (a flag combination, a terminal),
+    /// which has no library error behind it.
     pub fn new(code: ExitCode, message: impl Into<String>) -> Self {
         CliError {
             message: message.into(),
             code,
+            error: None,
         }
     }
 
     pub fn usage(message: impl Into<String>) -> Self {
         CliError::new(ExitCode::Usage, message)
+    }
+
+    /// The library error this was rendered from, if any (for `downcast_ref`).
+    pub fn typed(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        self.error.as_deref()
+    }
+
+    /// True when this was rendered from a library error of type `E`.
+    pub fn is<E: std::error::Error + 'static>(&self) -> bool {
+        self.typed().is_some_and(|e| e.is::<E>())
     }
 }
 
@@ -101,13 +120,20 @@ impl std::fmt::Display for CliError {
     }
 }
 
-impl std::error::Error for CliError {}
+impl std::error::Error for CliError {
+    /// The typed error's own cause: `CliError` is a rendering of that error, so the chain
+    /// continues where the typed error's does (its message is already this one).
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.as_ref().and_then(|e| e.source())
+    }
+}
 
-impl<E: UserFacing> From<E> for CliError {
+impl<E: UserFacing + std::error::Error + Send + Sync + 'static> From<E> for CliError {
     fn from(e: E) -> Self {
         CliError {
             message: e.to_string(),
             code: e.exit_code(),
+            error: Some(Box::new(e)),
         }
     }
 }
@@ -146,5 +172,43 @@ mod keystore_codes {
                 KeystoreError::Random(_) | KeystoreError::Crypto(_) => ExitCode::Software,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer failed")]
+    struct Outer {
+        #[source]
+        inner: std::io::Error,
+    }
+
+    impl UserFacing for Outer {
+        fn exit_code(&self) -> ExitCode {
+            ExitCode::IoError
+        }
+    }
+
+    #[test]
+    fn rendering_keeps_the_typed_error_and_its_source() {
+        let cli: CliError = Outer {
+            inner: std::io::Error::other("disk on fire"),
+        }
+        .into();
+        assert_eq!(cli.message, "outer failed");
+        assert_eq!(cli.code, ExitCode::IoError);
+        assert!(cli.is::<Outer>());
+        let source = std::error::Error::source(&cli).expect("the typed error's source is kept");
+        assert_eq!(source.to_string(), "disk on fire");
+    }
+
+    #[test]
+    fn an_error_of_the_command_line_layer_has_no_typed_error() {
+        let cli = CliError::usage("--a and --b conflict");
+        assert!(cli.typed().is_none());
+        assert!(std::error::Error::source(&cli).is_none());
     }
 }
