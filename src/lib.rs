@@ -16,6 +16,7 @@ pub mod fake_tenant;
 pub use es_keystore::fsutil;
 pub mod graph;
 pub mod k8s;
+pub mod keystore_ops;
 /// `elasticsearch.keystore`: the `es-keystore` crate, under its old path.
 pub use es_keystore as keystore;
 pub mod net;
