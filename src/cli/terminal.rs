@@ -14,12 +14,54 @@ use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::Path;
 
 use crate::cli::Verbosity;
-use crate::exit::{CliError, ExitCode};
+use crate::exit::{CliError, ExitCode, UserFacing};
 use crate::secret::{ExposeSecret, SecretString, Zeroize, Zeroizing};
 
 /// Elasticsearch's message when stdin ends before a line could be read (its exit code is 70).
 pub const STDIN_UNREADABLE: &str =
     "unable to read from standard input; is standard input open and a tty attached?";
+
+/// Reading from the terminal failed in a way the commands tell apart: stdin that has ended
+/// (or a hidden read that failed) is Elasticsearch's "unable to read" error, which the
+/// keystore password read turns into a message saying how to pass the password.
+#[derive(Debug, thiserror::Error)]
+pub enum TerminalError {
+    /// Stdin ended before a line could be read.
+    #[error("{}", STDIN_UNREADABLE)]
+    StdinEnded,
+    /// The hidden read from the TTY failed.
+    #[error("{} ({source})", STDIN_UNREADABLE)]
+    HiddenRead {
+        #[source]
+        source: io::Error,
+    },
+    /// A protected keystore, no password source, no terminal, and stdin already at its end.
+    #[error(
+        "{} The keystore is password-protected and no password was given: pass it with --password-file FILE, {}, or {} (a file of mode 600 or 400), or as the first line of standard input",
+        STDIN_UNREADABLE,
+        ENV_KEYSTORE_PASSWORD,
+        ENV_KEYSTORE_PASSWORD_FILE
+    )]
+    NoPasswordGiven,
+}
+
+impl TerminalError {
+    /// Whether this says "stdin could not be read" (ended, or the hidden read failed).
+    pub fn is_stdin_unreadable(&self) -> bool {
+        matches!(
+            self,
+            TerminalError::StdinEnded | TerminalError::HiddenRead { .. }
+        )
+    }
+}
+
+impl UserFacing for TerminalError {
+    /// Elasticsearch's code for an unreadable stdin (70), kept so scripts written for its
+    /// CLI keep working.
+    fn exit_code(&self) -> ExitCode {
+        ExitCode::Software
+    }
+}
 
 /// Prompt for the password of an existing keystore (`KeyStoreWrapper.PROMPT`, space included).
 pub const PASSWORD_PROMPT: &str = "Enter password for the elasticsearch keystore : ";
@@ -130,7 +172,7 @@ impl Terminal {
             )
         })?;
         if read == 0 {
-            return Err(CliError::new(ExitCode::Software, STDIN_UNREADABLE));
+            return Err(TerminalError::StdinEnded.into());
         }
         strip_line_ending(&mut line);
         secret_from_utf8(line, "standard input")
@@ -140,9 +182,9 @@ impl Terminal {
     /// when not empty, goes to stderr as Elasticsearch's non-console terminal does).
     pub fn read_secret(&mut self, prompt: &str) -> Result<SecretString, CliError> {
         if let Some(hidden) = self.hidden.as_mut() {
-            return hidden(prompt).map(SecretString::from).map_err(|e| {
-                CliError::new(ExitCode::Software, format!("{STDIN_UNREADABLE} ({e})"))
-            });
+            return hidden(prompt)
+                .map(SecretString::from)
+                .map_err(|source| TerminalError::HiddenRead { source }.into());
         }
         self.ask(prompt)
     }
@@ -366,25 +408,17 @@ fn resolve_keystore_password(
             read_password_file(path, &format!("password file named by {ENV_KEYSTORE_PASSWORD_FILE}"))
         }
         (None, None) => term.read_secret(PASSWORD_PROMPT).map_err(|e| {
-            if e.code == ExitCode::Software && e.message.starts_with(STDIN_UNREADABLE) {
-                no_password_given()
+            let unreadable = e
+                .typed()
+                .and_then(|t| t.downcast_ref::<TerminalError>())
+                .is_some_and(TerminalError::is_stdin_unreadable);
+            if unreadable {
+                TerminalError::NoPasswordGiven.into()
             } else {
                 e
             }
         }),
     }
-}
-
-/// A protected keystore, no password source, no terminal, and stdin already at its end: the
-/// exit code stays Elasticsearch's (70) so scripts written for its CLI keep working, and the
-/// message says how to pass the password without a terminal.
-fn no_password_given() -> CliError {
-    CliError::new(
-        ExitCode::Software,
-        format!(
-            "{STDIN_UNREADABLE} The keystore is password-protected and no password was given: pass it with --password-file FILE, {ENV_KEYSTORE_PASSWORD}, or {ENV_KEYSTORE_PASSWORD_FILE} (a file of mode 600 or 400), or as the first line of standard input"
-        ),
-    )
 }
 
 /// A new keystore password (`create -p`, `passwd`): `--new-password-file FILE`, else asked
@@ -596,6 +630,33 @@ mod tests {
         }
         // The prompt's line is ended, so the ERROR line starts on its own.
         assert_eq!(err.text(), format!("{PASSWORD_PROMPT}\n"));
+    }
+
+    #[test]
+    fn only_an_unreadable_stdin_becomes_the_no_password_error_and_it_stays_typed() {
+        // Stdin at its end: the typed variant, not its text, selects the conversion.
+        let (mut t, _, _) = piped(b"", Verbosity::Normal);
+        let e = resolve_keystore_password(&mut t, None, no_env).unwrap_err();
+        let typed = e.typed().and_then(|t| t.downcast_ref::<TerminalError>());
+        assert!(
+            matches!(typed, Some(TerminalError::NoPasswordGiven)),
+            "{e:?}"
+        );
+
+        // A failed hidden read on a TTY is "unreadable" too, and its cause is not lost on
+        // the way (it is the NoPasswordGiven the user sees, with exit code 70).
+        let mut t = Terminal::new(io::Cursor::new(Vec::new()), Verbosity::Normal)
+            .with_output(Captured::default(), Captured::default())
+            .with_hidden_input(Box::new(|_: &str| Err(io::Error::other("tty gone"))));
+        let e = resolve_keystore_password(&mut t, None, no_env).unwrap_err();
+        assert!(e.is::<TerminalError>(), "{e:?}");
+        assert_eq!(e.code, ExitCode::Software);
+
+        // Any other read failure passes through unchanged (invalid UTF-8 is a data error).
+        let (mut t, _, _) = piped(b"\xff\n", Verbosity::Normal);
+        let e = resolve_keystore_password(&mut t, None, no_env).unwrap_err();
+        assert_eq!(e.code, ExitCode::DataError);
+        assert!(!e.message.starts_with(STDIN_UNREADABLE), "{}", e.message);
     }
 
     #[test]
