@@ -12,16 +12,14 @@ use super::realm_args::{connect, print_json, AppArgs, OutputFormat, DEFAULT_REAL
 use super::terminal::Terminal;
 use super::{GlobalOpts, Verbosity};
 use crate::auth::AuthArgs;
-use crate::cloud::Endpoints;
-use crate::esconfig::{realm_setting_key, validate_realm_name, EsYml};
+use crate::esconfig::validate_realm_name;
 use crate::exit::{CliError, ExitCode};
 use crate::graph::EndpointArgs;
+use crate::provision::outcome::{self, ConsentNotice};
 use crate::provision::{
-    self, admin_consent_instructions, deprovision, find_app, remove_passwords, AddSecret,
-    ConsentOutcome, NewSecret, NoProgress, Progress, ProvisionError, ProvisionOptions, Provisioned,
-    StderrProgress,
+    self, deprovision, AddSecret, ConsentOutcome, NoProgress, Progress, ProvisionOptions,
+    Provisioned, StderrProgress,
 };
-use crate::secret::ExposeSecret;
 
 /// Create or update the realm's application: find it (or create it), declare and grant the
 /// Microsoft Graph permissions, and add a client secret when one can be handed on.
@@ -104,15 +102,12 @@ pub async fn run_provision(args: ProvisionArgs, global: &GlobalOpts) -> Result<E
     if let (Some(path), false) = (&args.secret_file, args.dry_run) {
         super::secret_output::check_new("--secret-file", path)?;
     }
-    let configured = configured_client_id(args.config.as_deref(), &args.realm)?;
+    let configured = outcome::configured_client_id(args.config.as_deref(), &args.realm)?;
 
     let conn = connect(&args.auth, &args.endpoints, verbosity > Verbosity::Silent)?;
     let label = args.app.secret_label(args.config.as_deref(), &args.realm);
     let mut opts = args.app.provision_options(&conn.endpoints, &label);
-    if let Some((id, source)) = configured {
-        opts.configured_client_id = Some(id);
-        opts.configured_client_id_source = Some(source);
-    }
+    outcome::apply_configured_client_id(&mut opts, configured);
     opts.add_secret = match (&args.secret_file, args.new_secret) {
         (None, _) => AddSecret::Never,
         (Some(_), true) => AddSecret::Always,
@@ -128,7 +123,7 @@ pub async fn run_provision(args: ProvisionArgs, global: &GlobalOpts) -> Result<E
 
     let written = match (&record.new_secret, &args.secret_file) {
         (Some(secret), Some(path)) => {
-            store_secret(&conn.graph, &record, secret, path).await?;
+            outcome::store_secret(&conn.graph, &record, secret, path).await?;
             Some(path.as_path())
         }
         _ => None,
@@ -140,7 +135,9 @@ pub async fn run_provision(args: ProvisionArgs, global: &GlobalOpts) -> Result<E
         })?,
         OutputFormat::Text => print_summary(&record, &opts, written),
     }
-    Ok(consent_exit(&record, &conn.endpoints, verbosity))
+    let notice = outcome::consent_notice(&record, &conn.endpoints);
+    print_consent_notice(&notice, verbosity);
+    Ok(notice.exit_code())
 }
 
 /// The JSON document: the record, plus where the secret went.
@@ -168,84 +165,25 @@ fn check_app_id(app_id: Option<&str>) -> Result<(), CliError> {
     }
 }
 
-/// The realm's `client_id` in `config_dir/elasticsearch.yml`, with a description of where
-/// it came from for messages.
-fn configured_client_id(
-    config_dir: Option<&Path>,
-    realm: &str,
-) -> Result<Option<(String, String)>, CliError> {
-    let Some(dir) = config_dir else {
-        return Ok(None);
-    };
-    let yml = EsYml::load(dir)?;
-    let key = realm_setting_key(realm, "client_id");
-    Ok(yml
-        .get_resolved(&key)?
-        .filter(|v| !v.trim().is_empty())
-        .map(|id| (id, format!("{key} in {}", yml.path().display()))))
-}
-
-/// Write the new secret to its file (0600, exclusive). If that fails the value is lost, so
-/// take the secret off the application again rather than leave an unusable one behind.
-async fn store_secret(
-    graph: &crate::graph::GraphClient,
-    record: &Provisioned,
-    secret: &NewSecret,
-    path: &Path,
-) -> Result<(), CliError> {
-    let written =
-        crate::fsutil::write_new_secret_file(path, secret.value.expose_secret().as_bytes());
-    let Err(e) = written else {
-        return Ok(());
-    };
-    let cleanup = match &record.app_object_id {
-        Some(object_id) => {
-            match remove_passwords(graph, object_id, std::slice::from_ref(&secret.key_id)).await {
-                Ok(_) => "it was removed from the application again".to_string(),
-                Err(err) => format!(
-                    "removing it from the application failed too ({err}): delete the client secret with keyId {} in the portal",
-                    secret.key_id
-                ),
-            }
-        }
-        None => format!(
-            "delete the client secret with keyId {} in the portal",
-            secret.key_id
+/// The consent notice goes to stderr (stdout holds the summary or JSON); the `--no-consent`
+/// note is hidden by `-s`, the "still required" one is not.
+fn print_consent_notice(notice: &ConsentNotice, verbosity: Verbosity) {
+    match notice {
+        ConsentNotice::Required {
+            missing,
+            instructions,
+        } => eprintln!(
+            "Admin consent is still required: the signed-in identity may not grant it ({}).\n{instructions}",
+            missing.join(", ")
         ),
-    };
-    Err(CliError::new(
-        ExitCode::IoError,
-        format!(
-            "cannot write the new client secret to {}: {e}; {cleanup}",
-            path.display()
+        ConsentNotice::Skipped {
+            missing,
+            instructions,
+        } if verbosity > Verbosity::Silent => eprintln!(
+            "Admin consent was not granted (--no-consent); still missing: {}.\n{instructions}",
+            missing.join(", ")
         ),
-    ))
-}
-
-/// Exit 3 when consent is still needed and was not deliberately skipped; the instructions
-/// go to stderr (stdout holds the summary or JSON).
-fn consent_exit(record: &Provisioned, endpoints: &Endpoints, verbosity: Verbosity) -> ExitCode {
-    match &record.consent {
-        ConsentOutcome::Forbidden { instructions } => {
-            eprintln!(
-                "Admin consent is still required: the signed-in identity may not grant it ({}).\n{instructions}",
-                record.missing_permissions.join(", ")
-            );
-            ExitCode::ConsentRequired
-        }
-        ConsentOutcome::Skipped if !record.missing_permissions.is_empty() => {
-            if verbosity > Verbosity::Silent {
-                if let Some(app_id) = &record.app_id {
-                    eprintln!(
-                        "Admin consent was not granted (--no-consent); still missing: {}.\n{}",
-                        record.missing_permissions.join(", "),
-                        admin_consent_instructions(&record.tenant_id, app_id, endpoints)
-                    );
-                }
-            }
-            ExitCode::Ok
-        }
-        _ => ExitCode::Ok,
+        ConsentNotice::Skipped { .. } | ConsentNotice::None => {}
     }
 }
 
@@ -375,21 +313,12 @@ pub async fn run_deprovision(
             "deprovision deletes the application and its service principal; pass --yes to confirm (there is no terminal to ask on)",
         ));
     }
-    let configured = configured_client_id(args.config.as_deref(), &args.realm)?;
+    let configured = outcome::configured_client_id(args.config.as_deref(), &args.realm)?;
     let conn = connect(&args.auth, &args.endpoints, verbosity > Verbosity::Silent)?;
     let mut opts = ProvisionOptions::for_endpoints(&conn.endpoints).with_app_name(&args.app_name);
     opts.app_id = args.app_id.clone();
-    if let Some((id, source)) = configured {
-        opts.configured_client_id = Some(id);
-        opts.configured_client_id_source = Some(source);
-    }
-    let found = match find_app(&conn.graph, &opts).await {
-        Ok(found) => found,
-        // Deleting what does not exist has reached its goal: scripts can run this twice.
-        Err(ProvisionError::AppNotFound { .. }) => None,
-        Err(e) => return Err(e.into()),
-    };
-    let Some(found) = found else {
+    outcome::apply_configured_client_id(&mut opts, configured);
+    let Some(found) = outcome::find_app_to_delete(&conn.graph, &opts).await? else {
         if verbosity > Verbosity::Silent {
             eprintln!(
                 "No application found for '{}': nothing to delete.",
@@ -454,23 +383,5 @@ mod tests {
         let err = check_app_id(Some("my-app")).unwrap_err();
         assert_eq!(err.code, ExitCode::Usage);
         assert!(err.message.contains("--app-id"));
-    }
-
-    #[test]
-    fn the_configured_client_id_is_read_from_the_realm() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(configured_client_id(Some(dir.path()), "r1").unwrap(), None);
-        std::fs::write(
-            dir.path().join("elasticsearch.yml"),
-            "xpack.security.authc.realms.microsoft_graph.r1.client_id: 0b7e4a52-7a3f-4c59-9d8e-7d1c6f6c1111\n",
-        )
-        .unwrap();
-        let (id, source) = configured_client_id(Some(dir.path()), "r1")
-            .unwrap()
-            .unwrap();
-        assert_eq!(id, "0b7e4a52-7a3f-4c59-9d8e-7d1c6f6c1111");
-        assert!(source.contains("elasticsearch.yml"), "{source}");
-        assert_eq!(configured_client_id(Some(dir.path()), "r2").unwrap(), None);
-        assert_eq!(configured_client_id(None, "r1").unwrap(), None);
     }
 }

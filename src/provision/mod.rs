@@ -14,6 +14,7 @@ mod deprovision;
 pub mod error;
 mod flow;
 pub mod options;
+pub mod outcome;
 pub mod permissions;
 pub mod progress;
 pub mod record;
