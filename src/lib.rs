@@ -21,6 +21,7 @@ pub mod keystore_ops;
 pub use es_keystore as keystore;
 pub mod net;
 pub mod provision;
+pub mod realm_check;
 pub mod retry;
 pub mod secret;
 pub mod setup;

@@ -9,7 +9,9 @@ use crate::cli::terminal::{self, Terminal};
 use crate::cloud::Endpoints;
 use crate::exit::{CliError, ExitCode};
 use crate::graph::{EndpointArgs, GraphClient};
+use crate::keystore_ops;
 use crate::provision::{self, ConsentMode, PermissionSet, ProvisionOptions};
+use crate::realm_check;
 use crate::secret::SecretString;
 
 /// The realm name Elastic's documentation uses in its examples.
@@ -32,42 +34,16 @@ pub struct RealmDirsArgs {
 impl RealmDirsArgs {
     /// The config directories: `--config` values, else `$ES_PATH_CONF`.
     pub fn dirs(&self) -> Result<Vec<PathBuf>, CliError> {
-        if !self.config.is_empty() {
-            refuse_repeated_dirs(&self.config)?;
-            return Ok(self.config.clone());
-        }
-        match std::env::var_os("ES_PATH_CONF") {
-            Some(dir) if !dir.is_empty() => Ok(vec![PathBuf::from(dir)]),
-            _ => Err(CliError::usage(
-                "no Elasticsearch config directory given: pass --config DIR or set ES_PATH_CONF",
-            )),
-        }
+        Ok(realm_check::config_dirs(
+            &self.config,
+            std::env::var_os("ES_PATH_CONF"),
+        )?)
     }
 
     /// The dirs when given explicitly or through `$ES_PATH_CONF`, else none (for `status`).
     pub fn dirs_if_any(&self) -> Vec<PathBuf> {
         self.dirs().unwrap_or_default()
     }
-}
-
-/// The same directory given twice (in any spelling) would be locked twice by this process
-/// and wait for itself; it is also surely a mistake.
-fn refuse_repeated_dirs(dirs: &[PathBuf]) -> Result<(), CliError> {
-    let mut seen: Vec<PathBuf> = Vec::new();
-    for dir in dirs {
-        // A directory that cannot be resolved is reported when it is opened.
-        let Ok(canonical) = std::fs::canonicalize(dir) else {
-            continue;
-        };
-        if seen.contains(&canonical) {
-            return Err(CliError::usage(format!(
-                "config directory {} is given more than once with --config",
-                dir.display()
-            )));
-        }
-        seen.push(canonical);
-    }
-    Ok(())
 }
 
 /// Which application and how it is configured.
@@ -193,20 +169,20 @@ pub fn password_source(
 }
 
 /// A config directory's keystore opened for reading (`verify`, `status`), asking `password`
-/// only when it is protected; `None` when the directory has no keystore.
+/// only when the library says it is protected; `None` when the directory has no keystore.
 pub fn open_keystore_read_only(
     dir: &Path,
     password: &mut dyn FnMut(&Path) -> Result<SecretString, CliError>,
 ) -> Result<Option<crate::keystore::Keystore>, CliError> {
-    let Some(header) = crate::keystore::read_header(dir)? else {
+    let Some(sealed) = keystore_ops::find_if_present(dir)? else {
         return Ok(None);
     };
-    let pw = if header.has_password {
+    let pw = if sealed.needs_password() {
         password(dir)?
     } else {
         SecretString::from(String::new())
     };
-    Ok(Some(crate::keystore::load_read_only(dir, &pw)?))
+    Ok(Some(sealed.read(&pw)?))
 }
 
 /// Output format of the realm commands.
@@ -231,44 +207,18 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
 }
 
 /// The realm's client secret from `dir`'s keystore, as the realm will read it (`verify`,
-/// `role-mapping --config`). A keystore holding the realm's non-secure settings is refused:
-/// Elasticsearch would not start with it, so the realm could never use the secret.
+/// `role-mapping --config`): the keystore's password is asked for here when needed, the
+/// rest is `realm_check::realm_client_secret`.
 pub fn realm_client_secret(
     dir: &Path,
     realm: &str,
     password_file: Option<PathBuf>,
     global: &super::GlobalOpts,
 ) -> Result<SecretString, CliError> {
-    let key = crate::setup::client_secret_key(realm);
-    let path = crate::keystore::keystore_path(dir);
     let mut term = Terminal::stdio(global.verbosity());
     let mut password = password_source(&mut term, password_file);
-    let ks = open_keystore_read_only(dir, &mut password)?.ok_or_else(|| {
-        CliError::new(
-            ExitCode::Config,
-            format!(
-                "{} does not exist; run `setup` to create it with the realm's client secret",
-                path.display()
-            ),
-        )
-    })?;
-    let misplaced = crate::esconfig::non_secure_keys_in(&ks.names(), Some(realm));
-    if !misplaced.is_empty() {
-        return Err(crate::setup::local::misplaced_error(
-            dir,
-            &misplaced,
-            "run `msgraph-keystore setup --move-misplaced-settings` to move it to elasticsearch.yml",
-        ));
-    }
-    ks.get_string(&key)?.ok_or_else(|| {
-        CliError::new(
-            ExitCode::Config,
-            format!(
-                "{} holds no [{key}]; run `setup` (or `keystore add {key}`)",
-                path.display()
-            ),
-        )
-    })
+    let ks = open_keystore_read_only(dir, &mut password)?;
+    Ok(realm_check::realm_client_secret(dir, realm, ks.as_ref())?)
 }
 
 #[cfg(test)]

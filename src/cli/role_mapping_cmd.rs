@@ -3,18 +3,16 @@
 //! the JSON body on stdout, the request line and a placeholder `curl` on stderr.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 use super::realm_args::{self, DEFAULT_REALM};
 use super::{GlobalOpts, Verbosity};
-use crate::auth::{AuthArgs, ClientSecretSource};
+use crate::auth::AuthArgs;
 use crate::exit::{CliError, ExitCode};
 use crate::graph::{EndpointArgs, GraphClient};
-use crate::net::HttpOptions;
+use crate::realm_check;
 use crate::setup::realm_config::read_realm_connection;
 use crate::setup::role_mapping::{self, MappedGroup};
-use crate::setup::verify::REALM_SCOPE;
 
 /// Print the body of an Elasticsearch role mapping for Entra groups named by display name or object ID.
 #[derive(Debug, clap::Args)]
@@ -127,8 +125,8 @@ fn render_principal(user: &str, ids: &[String], groups: &[MappedGroup]) -> Strin
     )
 }
 
-/// A Graph client that signs in as the realm does: client id, tenant and hosts from the
-/// config dir's elasticsearch.yml, the client secret from its keystore.
+/// A Graph client that signs in as the realm does (`realm_check::realm_graph`); the
+/// realm's hosts come from elasticsearch.yml, so the host flags do not go with `--config`.
 fn realm_graph(
     args: &RoleMappingArgs,
     dir: &Path,
@@ -142,24 +140,11 @@ fn realm_graph(
     let realm = read_realm_connection(dir, &args.realm)?;
     let secret =
         realm_args::realm_client_secret(dir, &args.realm, args.password_file.clone(), global)?;
-    let http = crate::net::build_client(&HttpOptions {
-        ca_cert: args.endpoints.ca_cert.clone(),
-        ..HttpOptions::default()
-    })?;
-    let source = ClientSecretSource::new(
-        http.clone(),
-        realm.access_token_host.trim_end_matches('/'),
-        &realm.tenant_id,
-        &realm.client_id,
+    Ok(realm_check::realm_graph(
+        &realm,
         secret,
-    )?;
-    let graph = GraphClient::new(
-        http,
-        Arc::new(source),
-        realm.graph_host.trim_end_matches('/'),
-        REALM_SCOPE,
+        args.endpoints.ca_cert.clone(),
         Instant::now() + args.endpoints.timeout,
-    )?
-    .with_request_timeout(args.endpoints.request_timeout);
-    Ok(graph)
+        args.endpoints.request_timeout,
+    )?)
 }

@@ -5,13 +5,11 @@ use std::time::Duration;
 
 use super::realm_args::{self, OutputFormat};
 use super::{GlobalOpts, Verbosity};
-use crate::auth::AuthError;
-use crate::esconfig;
-use crate::exit::{CliError, ExitCode};
+use crate::exit::{CliError, ExitCode, UserFacing};
 use crate::graph::parse_duration;
-use crate::keystore;
 use crate::net::HttpOptions;
 use crate::provision::{NoProgress, PermissionSet, Progress, StderrProgress};
+use crate::realm_check;
 use crate::setup::realm_config::{read_realm_connection, RealmConnection};
 use crate::setup::verify::{self, VerifyInput, VerifyReport};
 
@@ -55,24 +53,8 @@ pub struct VerifyArgs {
 
 pub async fn run(args: VerifyArgs, global: &GlobalOpts) -> Result<ExitCode, CliError> {
     crate::setup::check_realm_name(&args.realm)?;
-    let dir = match &args.config {
-        Some(d) => d.clone(),
-        None => realm_args::RealmDirsArgs {
-            config: vec![],
-            realm: args.realm.clone(),
-            password_file: None,
-        }
-        .dirs()?
-        .remove(0),
-    };
-    let RealmConnection {
-        yml_path,
-        client_id,
-        tenant_id,
-        access_token_host,
-        graph_host,
-        settings: realm,
-    } = read_realm_connection(&dir, &args.realm)?;
+    let dir = realm_check::config_dir(args.config.as_deref(), std::env::var_os("ES_PATH_CONF"))?;
+    let conn = read_realm_connection(&dir, &args.realm)?;
 
     if let Some(bad) = args
         .principals
@@ -84,30 +66,19 @@ pub async fn run(args: VerifyArgs, global: &GlobalOpts) -> Result<ExitCode, CliE
             bad.chars().take(80).collect::<String>()
         )));
     }
-    let timeouts = verify::RealmTimeouts::from_settings(
-        realm.http_request_timeout.as_deref(),
-        realm.execution_timeout.as_deref(),
-    )
-    .map_err(|reason| {
-        CliError::new(
-            ExitCode::Config,
-            format!(
-                "{}: [{}] / [{}]: {reason}",
-                yml_path.display(),
-                esconfig::realm_setting_key(&args.realm, "http_request_timeout"),
-                esconfig::realm_setting_key(&args.realm, "execution_timeout"),
-            ),
-        )
-    })?;
+    let timeouts = realm_check::realm_timeouts(&conn, &args.realm)?;
 
     let secret =
         realm_args::realm_client_secret(&dir, &args.realm, args.password_file.clone(), global)?;
-    // How long ago the keystore (and so the secret) was written: an old secret that is
-    // refused is wrong, not replicating.
-    let secret_age = std::fs::metadata(keystore::keystore_path(&dir))
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.elapsed().ok());
+    let secret_age = realm_check::secret_age(&dir);
+    let RealmConnection {
+        yml_path,
+        client_id,
+        tenant_id,
+        access_token_host,
+        graph_host,
+        settings: _,
+    } = conn;
     let http = crate::net::build_client(&HttpOptions {
         ca_cert: args.ca_cert.clone(),
         // The realm's per-call timeout covers its token request too.
@@ -138,19 +109,7 @@ pub async fn run(args: VerifyArgs, global: &GlobalOpts) -> Result<ExitCode, CliE
         },
     )
     .await
-    .map_err(|e| match e {
-        // The tenant comes from elasticsearch.yml here, not from the caller's environment.
-        verify::VerifyError::Token(AuthError::TenantNotFound(f)) => CliError::new(
-            ExitCode::Config,
-            format!(
-                "tenant not found: {f}; check [{}] in {} (and that [{}] matches the tenant's cloud)",
-                esconfig::realm_setting_key(&args.realm, "tenant_id"),
-                yml_path.display(),
-                esconfig::realm_setting_key(&args.realm, "access_token_host"),
-            ),
-        ),
-        e => CliError::from(e),
-    })?;
+    .map_err(|e| realm_check::from_realm_config(e, &args.realm, &yml_path))?;
     match args.output {
         OutputFormat::Json => realm_args::print_json(&report)?,
         OutputFormat::Text if global.verbosity() > Verbosity::Silent => {
@@ -168,32 +127,14 @@ pub async fn run(args: VerifyArgs, global: &GlobalOpts) -> Result<ExitCode, CliE
         }
         OutputFormat::Text => {}
     }
-    let unknown: Vec<&str> = report
-        .principals
-        .iter()
-        .filter(|p| !p.found && p.refused.is_none())
-        .map(|p| p.principal.as_str())
-        .collect();
-    if report.exit_code() == ExitCode::PrincipalNotFound {
+    // The report is printed in full first; the ERROR line for unknown principals follows it.
+    if let Some(unknown) = realm_check::unknown_principals(&report, &args.realm) {
         eprintln!(
-            "ERROR: {}, with exit code {}",
-            not_found_message(&unknown, &args.realm),
-            ExitCode::PrincipalNotFound.code()
+            "ERROR: {unknown}, with exit code {}",
+            unknown.exit_code().code()
         );
     }
     Ok(report.exit_code())
-}
-
-/// What the realm will do with principals Graph does not know, and why that usually happens.
-fn not_found_message(unknown: &[&str], realm: &str) -> String {
-    format!(
-        "Microsoft Graph does not know {}: the realm [{realm}]'s lookup of such a user fails and the user gets no roles from this realm; the likely cause is the name the authenticating realm hands over (a SAML NameID or claim in another format than the userPrincipalName or object id): make that realm pass the UPN or object id",
-        unknown
-            .iter()
-            .map(|p| format!("[{p}]"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
 }
 
 /// A human-readable verification report.

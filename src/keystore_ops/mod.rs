@@ -22,6 +22,6 @@ pub use dir::{
 };
 pub use error::KeystoreOpsError;
 pub use session::{
-    find, lock_existing, lock_for_add, lock_for_create, AddTarget, Change, CreateTarget, Edit,
-    NewKeystore, Sealed, Upgrade,
+    find, find_if_present, lock_existing, lock_for_add, lock_for_create, AddTarget, Change,
+    CreateTarget, Edit, NewKeystore, Sealed, Upgrade,
 };

@@ -80,6 +80,16 @@ pub fn find(dir: &Path) -> Result<Sealed, KeystoreOpsError> {
     })
 }
 
+/// The keystore in `dir` for reading when there is one (`verify`, `status` look at a dir
+/// that may have none yet); the header alone decides, as for [`find`].
+pub fn find_if_present(dir: &Path) -> Result<Option<Sealed>, KeystoreOpsError> {
+    Ok(keystore::read_header(dir)?.map(|header| Sealed {
+        dir: dir.to_path_buf(),
+        has_password: header.has_password,
+        lock: None,
+    }))
+}
+
 /// Lock the config directory of a keystore that must already exist. The existence check
 /// comes before the lock so a missing keystore (or config directory) gets Elasticsearch's
 /// message at once; the header is read again under the lock, where it cannot change.
