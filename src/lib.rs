@@ -24,4 +24,5 @@ pub mod provision;
 pub mod realm_check;
 pub mod retry;
 pub mod secret;
+pub mod secret_file;
 pub mod setup;

@@ -12,6 +12,7 @@ use msgraph_keystore::exit::{ExitCode, UserFacing};
 use msgraph_keystore::keystore::{self, FormatVersion, KeystoreError};
 use msgraph_keystore::keystore_ops::{self as ops, AddTarget, Change, KeystoreOpsError, Upgrade};
 use msgraph_keystore::secret::{secret_string, SecretString};
+use msgraph_keystore::secret_file::SecretOutputError;
 
 fn empty() -> SecretString {
     secret_string("")
@@ -378,7 +379,10 @@ fn value_files_and_output_files_name_the_path_and_keep_the_cause() {
         .starts_with(&format!("-o {} already exists", value.display())));
     let err = ops::write_value("a.b", &value, b"x").unwrap_err();
     assert!(
-        matches!(err, KeystoreOpsError::OutputExists { .. }),
+        matches!(
+            err,
+            KeystoreOpsError::Output(SecretOutputError::Exists { .. })
+        ),
         "{err:?}"
     );
     assert_eq!(

@@ -9,6 +9,9 @@ use super::error::KeystoreOpsError;
 use crate::keystore::{self, FormatVersion};
 use crate::secret::Zeroizing;
 
+/// The option `show` takes its output file with, for messages.
+const OUTPUT_FLAG: &str = "-o";
+
 /// The variable Elasticsearch's launcher reads the config dir from.
 pub const ENV_PATH_CONF: &str = "ES_PATH_CONF";
 
@@ -112,24 +115,18 @@ pub fn read_value_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeystoreOpsErr
 /// `show -o FILE` refuses an existing path (even a dangling symlink) before a password is
 /// asked for: the file is never overwritten.
 pub fn refuse_existing_output(out: &Path) -> Result<(), KeystoreOpsError> {
-    if out.symlink_metadata().is_ok() {
-        return Err(KeystoreOpsError::OutputExists {
-            path: out.to_path_buf(),
-        });
-    }
-    Ok(())
+    Ok(crate::secret_file::refuse_existing(OUTPUT_FLAG, out)?)
 }
 
 /// Write a setting's value to a new file of mode 0600, created exclusively.
 pub fn write_value(name: &str, out: &Path, value: &[u8]) -> Result<(), KeystoreOpsError> {
     crate::fsutil::write_new_secret_file(out, value).map_err(|source| {
-        let path = out.to_path_buf();
         if source.kind() == std::io::ErrorKind::AlreadyExists {
-            KeystoreOpsError::OutputExists { path }
+            crate::secret_file::write_error(OUTPUT_FLAG, out, source).into()
         } else {
             KeystoreOpsError::OutputUnwritable {
                 name: name.to_owned(),
-                path,
+                path: out.to_path_buf(),
                 source,
             }
         }

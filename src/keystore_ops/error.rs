@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use crate::exit::{ExitCode, UserFacing};
 use crate::keystore::{FormatVersion, KeystoreError};
+use crate::secret_file::SecretOutputError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeystoreOpsError {
@@ -56,9 +57,9 @@ pub enum KeystoreOpsError {
         #[source]
         source: io::Error,
     },
-    /// `show -o FILE`: the file would hold a secret, so it is never overwritten.
-    #[error("-o {} already exists; it is never overwritten (it would hold a secret): move it away or choose another path", path.display())]
-    OutputExists { path: PathBuf },
+    /// `show -o FILE`: the file would hold a secret, so an existing one is never overwritten.
+    #[error(transparent)]
+    Output(#[from] SecretOutputError),
     #[error("cannot write the value of [{name}] to [{}]: {source}", path.display())]
     OutputUnwritable {
         name: String,
@@ -74,9 +75,7 @@ impl UserFacing for KeystoreOpsError {
     fn exit_code(&self) -> ExitCode {
         use KeystoreOpsError::*;
         match self {
-            NoConfigDir | EmptyConfigDir | FormatNotWritable { .. } | OutputExists { .. } => {
-                ExitCode::Usage
-            }
+            NoConfigDir | EmptyConfigDir | FormatNotWritable { .. } => ExitCode::Usage,
             NoSuchConfigDir { .. } | KeptInOldFormat { .. } | MissingSetting { .. } => {
                 ExitCode::Config
             }
@@ -85,6 +84,7 @@ impl UserFacing for KeystoreOpsError {
             | ValueFileMissing { .. }
             | ValueFileUnreadable { .. }
             | OutputUnwritable { .. } => ExitCode::IoError,
+            Output(e) => e.exit_code(),
             Keystore(e) => e.exit_code(),
         }
     }
