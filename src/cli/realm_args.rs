@@ -88,20 +88,7 @@ impl AppArgs {
     /// `<cluster>/<realm>`: the label in the secret's display name, which `rotate` uses to
     /// find the secrets this tool made for the realm.
     pub fn secret_label(&self, first_dir: Option<&Path>, realm: &str) -> String {
-        let cluster = self
-            .cluster_name
-            .clone()
-            .or_else(|| {
-                first_dir
-                    .and_then(|d| crate::esconfig::EsYml::load(d).ok())
-                    // As Elasticsearch reads it; as written when a placeholder does not resolve here.
-                    .and_then(|yml| {
-                        yml.get_resolved("cluster.name")
-                            .unwrap_or_else(|_| yml.get("cluster.name"))
-                    })
-            })
-            .unwrap_or_else(|| "elasticsearch".to_string());
-        format!("{cluster}/{realm}")
+        provision::outcome::secret_label(self.cluster_name.as_deref(), first_dir, realm)
     }
 }
 

@@ -81,6 +81,23 @@ pub fn configured_client_id(
         .map(|id| (id, format!("{key} in {}", yml.path().display()))))
 }
 
+/// `<cluster>/<realm>`: the label in a new secret's display name, which `rotate` uses to
+/// find the secrets this tool made for the realm. The cluster is `--cluster-name`, else
+/// `cluster.name` from the first config dir's elasticsearch.yml (as Elasticsearch resolves
+/// it; as written when a placeholder does not resolve here), else `elasticsearch`.
+pub fn secret_label(cluster_name: Option<&str>, first_dir: Option<&Path>, realm: &str) -> String {
+    let cluster = cluster_name
+        .map(str::to_owned)
+        .or_else(|| {
+            first_dir.and_then(|d| EsYml::load(d).ok()).and_then(|yml| {
+                yml.get_resolved("cluster.name")
+                    .unwrap_or_else(|_| yml.get("cluster.name"))
+            })
+        })
+        .unwrap_or_else(|| "elasticsearch".to_string());
+    format!("{cluster}/{realm}")
+}
+
 /// Put the configured `client_id` (from [`configured_client_id`]) into the options.
 pub fn apply_configured_client_id(
     opts: &mut ProvisionOptions,
@@ -278,6 +295,36 @@ mod tests {
         assert_eq!(
             opts.configured_client_id_source.as_deref(),
             Some(source.as_str())
+        );
+    }
+
+    #[test]
+    fn the_secret_label_names_the_flag_else_the_yml_cluster_else_elasticsearch() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(secret_label(None, None, "r1"), "elasticsearch/r1");
+        assert_eq!(
+            secret_label(None, Some(dir.path()), "r1"),
+            "elasticsearch/r1"
+        );
+        std::fs::write(
+            dir.path().join("elasticsearch.yml"),
+            "cluster.name: prod-east\n",
+        )
+        .unwrap();
+        assert_eq!(secret_label(None, Some(dir.path()), "r1"), "prod-east/r1");
+        assert_eq!(
+            secret_label(Some("flagged"), Some(dir.path()), "r1"),
+            "flagged/r1"
+        );
+        // A placeholder that does not resolve here is kept as written.
+        std::fs::write(
+            dir.path().join("elasticsearch.yml"),
+            "cluster.name: ${MSGRAPH_KEYSTORE_TEST_UNSET_CLUSTER}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            secret_label(None, Some(dir.path()), "r1"),
+            "${MSGRAPH_KEYSTORE_TEST_UNSET_CLUSTER}/r1"
         );
     }
 
