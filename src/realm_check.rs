@@ -56,7 +56,7 @@ pub enum RealmCheckError {
         realm: String,
         yml_path: PathBuf,
         #[source]
-        source: VerifyError,
+        source: Box<VerifyError>,
     },
     /// Principals Microsoft Graph does not know: what the realm will do with them and why
     /// that usually happens.
@@ -66,17 +66,36 @@ pub enum RealmCheckError {
         principals: Vec<String>,
     },
     #[error(transparent)]
-    Verify(#[from] VerifyError),
+    Verify(Box<VerifyError>),
     #[error(transparent)]
     Keystore(#[from] KeystoreError),
     #[error(transparent)]
     KeystoreOps(#[from] KeystoreOpsError),
     #[error(transparent)]
-    Auth(#[from] AuthError),
+    Auth(Box<AuthError>),
     #[error(transparent)]
-    Graph(#[from] GraphError),
+    Graph(Box<GraphError>),
     #[error(transparent)]
     Net(#[from] NetError),
+}
+
+// The large errors are boxed so every `Result` of this module stays small.
+impl From<VerifyError> for RealmCheckError {
+    fn from(e: VerifyError) -> Self {
+        RealmCheckError::Verify(Box::new(e))
+    }
+}
+
+impl From<AuthError> for RealmCheckError {
+    fn from(e: AuthError) -> Self {
+        RealmCheckError::Auth(Box::new(e))
+    }
+}
+
+impl From<GraphError> for RealmCheckError {
+    fn from(e: GraphError) -> Self {
+        RealmCheckError::Graph(Box::new(e))
+    }
 }
 
 fn bracketed(items: &[String]) -> String {
@@ -207,13 +226,13 @@ pub fn realm_timeouts(
 pub fn from_realm_config(err: VerifyError, realm: &str, yml_path: &Path) -> RealmCheckError {
     let detail = match &err {
         VerifyError::Token(AuthError::TenantNotFound(f)) => f.to_string(),
-        _ => return RealmCheckError::Verify(err),
+        _ => return err.into(),
     };
     RealmCheckError::TenantNotFound {
         detail,
         realm: realm.to_owned(),
         yml_path: yml_path.to_path_buf(),
-        source: err,
+        source: Box::new(err),
     }
 }
 
