@@ -7,7 +7,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use msgraph_keystore::fake_tenant::{FakeTenant, FakeTenantConfig};
+//! use fake_tenant::{FakeTenant, FakeTenantConfig};
 //! let tenant = FakeTenant::start(FakeTenantConfig::default()).await?;
 //! let admin = tenant.admin(); // may create apps, add secrets and grant consent
 //! println!("token: {}/{}/oauth2/v2.0/token", tenant.access_token_host(), admin.tenant_id);
@@ -50,9 +50,11 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::secret::SecretString;
+use secrecy::SecretString;
 
-pub use catalog::{GraphRole, ADMIN_ROLE_VALUES, GRAPH_ROLES, NON_GALLERY_TEMPLATE_IDS};
+pub use catalog::{
+    GraphRole, ADMIN_ROLE_VALUES, GRAPH_APP_ID, GRAPH_ROLES, NON_GALLERY_TEMPLATE_IDS,
+};
 pub use faults::Faults;
 pub use jwt::{decode_unverified as decode_token_claims, Claims as TokenClaims};
 pub use tls::{TestPki, TlsIdentity, LOOPBACK_NAMES};
