@@ -14,7 +14,15 @@ const SERVER_ONLY: &[&str] = &["fake-tenant", "axum", "rcgen"];
 fn normal_tree(package: &str, extra: &[&str]) -> (Vec<String>, String) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let out = Command::new(cargo)
-        .args(["tree", "--offline", "--locked", "-p", package, "-e", "normal"])
+        .args([
+            "tree",
+            "--offline",
+            "--locked",
+            "-p",
+            package,
+            "-e",
+            "normal",
+        ])
         .args(extra)
         .args(["--prefix", "none", "--format", "{p}"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))

@@ -5,6 +5,11 @@
 //! `msgraph-keystore fake-tenant` command runs one standalone. `docs/fake-tenant.md`
 //! describes what is simulated and what is not.
 //!
+//! It hands admin credentials to anyone who asks its token endpoint, so it only ever binds a
+//! loopback address: [`FakeTenant::start_on`] refuses any other before it binds. It is its own
+//! crate so that `msgraph-keystore` built with `--no-default-features` (no `demo`) contains no
+//! server; it must never depend on `msgraph-keystore`, which it tests.
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use fake_tenant::{FakeTenant, FakeTenantConfig};
