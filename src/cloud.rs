@@ -96,4 +96,12 @@ mod tests {
             "https://dod-graph.microsoft.us/.default"
         );
     }
+
+    /// The fake tenant keeps its own copy of Graph's appId (it cannot depend on this crate,
+    /// which depends on it); if the two drifted, every consent test would exercise a tenant
+    /// whose Graph is not the one the client looks for.
+    #[test]
+    fn the_fake_tenant_knows_graph_by_the_same_app_id() {
+        assert_eq!(fake_tenant::GRAPH_APP_ID, MICROSOFT_GRAPH_APP_ID);
+    }
 }

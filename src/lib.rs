@@ -11,7 +11,6 @@ pub mod cli;
 pub mod cloud;
 pub mod esconfig;
 pub mod exit;
-pub mod fake_tenant;
 /// Crash-safe file replacement (moved to the `es-keystore` crate; the path stays).
 pub use es_keystore::fsutil;
 pub mod graph;

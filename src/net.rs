@@ -203,7 +203,7 @@ mod tests {
         let err = load_pem_bundle(SSL_CERT_FILE, &junk).expect_err("junk");
         assert!(err.to_string().contains("no PEM certificate"), "{err}");
         assert!(err.to_string().contains("SSL_CERT_FILE"), "{err}");
-        let pki = crate::fake_tenant::TestPki::generate().expect("pki");
+        let pki = fake_tenant::TestPki::generate().expect("pki");
         let good = dir.path().join("ca.pem");
         std::fs::write(&good, &pki.ca_cert_pem).expect("write");
         assert_eq!(load_pem_bundle("--ca-cert", &good).expect("good").len(), 1);

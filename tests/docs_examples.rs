@@ -7,7 +7,7 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use msgraph_keystore::fake_tenant::{FakeTenant, FakeTenantConfig, Faults};
+use fake_tenant::{FakeTenant, FakeTenantConfig, Faults};
 use msgraph_keystore::secret::ExposeSecret;
 
 const README: &str = include_str!("../README.md");

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use msgraph_keystore::fake_tenant::{FakeTenant, FakeTenantConfig, Faults};
+use fake_tenant::{FakeTenant, FakeTenantConfig, Faults};
 use msgraph_keystore::secret::ExposeSecret;
 
 const DOC: &str = include_str!("../docs/exit-codes.md");

@@ -7,9 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
-use msgraph_keystore::fake_tenant::{
-    decode_token_claims, FakeCredentials, FakeTenant, FakeTenantConfig, Faults,
-};
+use fake_tenant::{decode_token_claims, FakeCredentials, FakeTenant, FakeTenantConfig, Faults};
 use msgraph_keystore::secret::ExposeSecret;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -1565,7 +1563,7 @@ async fn the_library_refuses_to_listen_beyond_loopback() {
         faults: Faults::default(),
         tenant_id: None,
     };
-    let pki = msgraph_keystore::fake_tenant::TestPki::generate().expect("test pki");
+    let pki = fake_tenant::TestPki::generate().expect("test pki");
     for addr in ["0.0.0.0:0", "[::]:0", "192.0.2.1:0", "[::ffff:127.0.0.1]:0"] {
         let addr: SocketAddr = addr.parse().unwrap();
         let err = FakeTenant::start_on(addr, config())

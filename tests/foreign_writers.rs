@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use msgraph_keystore::fake_tenant::Faults;
+use fake_tenant::Faults;
 use msgraph_keystore::keystore::{self, FormatVersion, Keystore};
 use msgraph_keystore::secret::SecretString;
 use rand::rngs::StdRng;

@@ -17,10 +17,10 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::CommandFactory;
+use fake_tenant::{FakeTenant, FakeTenantConfig, Faults, TestPki};
 use msgraph_keystore::auth::{client_credentials_token, ClientSecretSource, TokenSource};
 use msgraph_keystore::cli::Cli;
 use msgraph_keystore::cloud::Cloud;
-use msgraph_keystore::fake_tenant::{FakeTenant, FakeTenantConfig, Faults, TestPki};
 use msgraph_keystore::graph::GraphClient;
 use msgraph_keystore::net::{build_client, HttpOptions};
 use msgraph_keystore::provision::{provision, AddSecret, NoProgress, ProvisionOptions};

@@ -10,8 +10,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Output;
 
 use assert_cmd::Command;
+use fake_tenant::{FakeTenant, Faults};
 use msgraph_keystore::auth::client_credentials_token;
-use msgraph_keystore::fake_tenant::{FakeTenant, Faults};
 use msgraph_keystore::secret::{ExposeSecret, SecretString};
 use provision_common::*;
 use serde_json::Value;

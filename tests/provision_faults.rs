@@ -5,8 +5,8 @@ mod provision_common;
 
 use std::time::{Duration, Instant};
 
+use fake_tenant::Faults;
 use msgraph_keystore::exit::{ExitCode, UserFacing};
-use msgraph_keystore::fake_tenant::Faults;
 use msgraph_keystore::provision::{provision, AddSecret, NoProgress, Provisioned};
 use provision_common::*;
 

@@ -3,9 +3,9 @@
 
 mod provision_common;
 
+use fake_tenant::Faults;
 use msgraph_keystore::auth::{client_credentials_token, jwt};
 use msgraph_keystore::exit::{ExitCode, UserFacing};
-use msgraph_keystore::fake_tenant::Faults;
 use msgraph_keystore::provision::{
     deprovision, find_app, provision, AddSecret, ChangeKind, ConsentMode, ConsentOutcome, FoundBy,
     NoProgress, PermissionSet, ProvisionError,

@@ -6,7 +6,7 @@
 mod provision_common;
 
 use msgraph_keystore::exit::{ExitCode, UserFacing};
-use msgraph_keystore::fake_tenant::Faults;
+use fake_tenant::Faults;
 use msgraph_keystore::provision::outcome::{find_app_to_delete, store_secret, SecretCleanup};
 use msgraph_keystore::provision::{find_app, provision, AddSecret, NoProgress, ProvisionError};
 use msgraph_keystore::secret::ExposeSecret;

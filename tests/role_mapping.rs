@@ -8,8 +8,8 @@ mod setup_support;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use fake_tenant::Faults;
 use msgraph_keystore::auth::client_credentials_token;
-use msgraph_keystore::fake_tenant::Faults;
 use msgraph_keystore::net::{build_client, HttpOptions};
 use msgraph_keystore::secret::{ExposeSecret, SecretString};
 use setup_support::*;

@@ -138,7 +138,7 @@ async fn a_rotation_whose_secret_is_never_accepted_keeps_the_old_secrets_and_say
         .assert_ok();
     let old_key = h.the_app().password_credentials[0].key_id.clone();
     // From now on every new secret is refused far longer than the rotation waits.
-    h.tenant.set_faults(msgraph_keystore::fake_tenant::Faults {
+    h.tenant.set_faults(fake_tenant::Faults {
         secret_replication_failures: 1000,
         ..Default::default()
     });

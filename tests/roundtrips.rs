@@ -18,9 +18,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use fake_tenant::{FakeTenant, FakeTenantConfig, Faults};
 use msgraph_keystore::auth::ClientSecretSource;
 use msgraph_keystore::cloud::Cloud;
-use msgraph_keystore::fake_tenant::{FakeTenant, FakeTenantConfig, Faults};
 use msgraph_keystore::graph::{GraphClient, RetryPolicy};
 use msgraph_keystore::net::{build_client, HttpOptions};
 use msgraph_keystore::provision::{provision, AddSecret, NoProgress, ProvisionOptions};

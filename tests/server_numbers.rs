@@ -17,12 +17,12 @@ use axum::http::HeaderValue;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use fake_tenant::{FakeTenant, FakeTenantConfig, Faults};
 use msgraph_keystore::auth::{
     jwt, AuthError, AzureCliSource, ClientSecretSource, DeviceCodeSource, StaticTokenSource,
     TokenSource,
 };
 use msgraph_keystore::exit::{ExitCode, UserFacing};
-use msgraph_keystore::fake_tenant::{FakeTenant, FakeTenantConfig, Faults};
 use msgraph_keystore::graph::{GraphClient, GraphError};
 use msgraph_keystore::secret::{secret_string, ExposeSecret};
 use serde_json::json;

@@ -3,7 +3,7 @@
 
 mod setup_support;
 
-use msgraph_keystore::fake_tenant::Faults;
+use fake_tenant::Faults;
 use msgraph_keystore::keystore::FormatVersion;
 use msgraph_keystore::secret::ExposeSecret;
 use setup_support::*;

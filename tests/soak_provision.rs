@@ -33,12 +33,10 @@ use tokio::sync::Semaphore;
 
 mod seed_support;
 
+use fake_tenant::{decode_token_claims, FakeTenant, FakeTenantConfig, Faults, TenantSnapshot};
 use msgraph_keystore::auth::{client_credentials_token, ClientSecretSource};
 use msgraph_keystore::cloud::{Cloud, Endpoints};
 use msgraph_keystore::exit::{CliError, ExitCode, UserFacing};
-use msgraph_keystore::fake_tenant::{
-    decode_token_claims, FakeTenant, FakeTenantConfig, Faults, TenantSnapshot,
-};
 use msgraph_keystore::graph::{GraphClient, RetryPolicy};
 use msgraph_keystore::keystore::{self, FormatVersion};
 use msgraph_keystore::net::{build_client, HttpOptions};

@@ -10,9 +10,9 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use clap::CommandFactory;
+use fake_tenant::{FakeTenant, FakeTenantConfig, Faults, TestPki};
 use msgraph_keystore::cli::Cli;
 use msgraph_keystore::cloud::Cloud;
-use msgraph_keystore::fake_tenant::{FakeTenant, FakeTenantConfig, Faults, TestPki};
 use msgraph_keystore::graph::GraphClient;
 use msgraph_keystore::net::{build_client, HttpOptions};
 use msgraph_keystore::provision::{provision, AddSecret, NoProgress, ProvisionOptions};

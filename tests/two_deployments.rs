@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fail::FailScenario;
+use fake_tenant::PasswordSnapshot;
 use msgraph_keystore::auth::ClientSecretSource;
 use msgraph_keystore::cloud::Cloud;
 use msgraph_keystore::exit::{CliError, ExitCode};
-use msgraph_keystore::fake_tenant::PasswordSnapshot;
 use msgraph_keystore::fsutil::fail_points;
 use msgraph_keystore::graph::GraphClient;
 use msgraph_keystore::keystore::FormatVersion;

@@ -8,7 +8,7 @@ mod setup_support;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
-use msgraph_keystore::fake_tenant::Faults;
+use fake_tenant::Faults;
 use msgraph_keystore::keystore;
 use msgraph_keystore::secret::ExposeSecret;
 use setup_support::*;

@@ -5,8 +5,8 @@ mod setup_support;
 
 use std::path::{Path, PathBuf};
 
+use fake_tenant::Faults;
 use msgraph_keystore::esconfig::realm_setting_key;
-use msgraph_keystore::fake_tenant::Faults;
 use msgraph_keystore::keystore;
 use setup_support::*;
 

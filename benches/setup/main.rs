@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use msgraph_keystore::fake_tenant::{FakeTenant, FakeTenantConfig, Faults};
+use fake_tenant::{FakeTenant, FakeTenantConfig, Faults};
 use msgraph_keystore::fsutil::PreparedFile;
 use msgraph_keystore::keystore::{self, kdf, FormatVersion, Keystore};
 use msgraph_keystore::secret::ExposeSecret;

@@ -11,13 +11,13 @@ use super::{GlobalOpts, Verbosity};
 use crate::auth::ClientSecretSource;
 use crate::cloud::Endpoints;
 use crate::exit::{CliError, ExitCode};
-use crate::fake_tenant::{FakeTenant, FakeTenantConfig};
 use crate::graph::GraphClient;
 use crate::keystore::{self, FormatVersion};
 use crate::net::{build_client, HttpOptions};
 use crate::provision::{NoProgress, Progress, ProvisionOptions, StderrProgress};
 use crate::secret::SecretString;
 use crate::setup::{self, ConfigDir, SetupOptions};
+use fake_tenant::{FakeTenant, FakeTenantConfig};
 
 /// Run setup, verify and keystore list against a built-in simulated tenant (no Azure account, no network).
 #[derive(Debug, clap::Args)]

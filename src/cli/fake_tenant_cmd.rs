@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use super::{GlobalOpts, Verbosity};
 use crate::exit::{CliError, ExitCode};
-use crate::fake_tenant::{FakeTenant, FakeTenantConfig, Faults, TestPki};
 use crate::secret::ExposeSecret;
+use fake_tenant::{FakeTenant, FakeTenantConfig, Faults, TestPki};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\

@@ -6,8 +6,10 @@ use clap::{ArgAction, Parser, Subcommand};
 
 use crate::exit::{CliError, ExitCode};
 
+#[cfg(feature = "demo")]
 pub mod demo_cmd;
 pub mod docs_cmd;
+#[cfg(feature = "demo")]
 pub mod fake_tenant_cmd;
 pub mod keystore_cmd;
 pub mod provision_cmd;
@@ -67,6 +69,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run setup, verify and keystore list against a built-in simulated tenant (no Azure account needed).
+    #[cfg(feature = "demo")]
     Demo(demo_cmd::DemoArgs),
     /// Provision the realm's app and write its secret to elasticsearch.keystore and its IDs to elasticsearch.yml.
     Setup(setup_cmd::SetupArgs),
@@ -85,6 +88,7 @@ pub enum Command {
     /// Delete the realm's Entra ID application and its service principal.
     Deprovision(provision_cmd::DeprovisionArgs),
     /// Run the built-in simulated Entra ID tenant (login + Graph) for trying the tool.
+    #[cfg(feature = "demo")]
     FakeTenant(fake_tenant_cmd::FakeTenantArgs),
     /// Print a shell completion script.
     Completions(docs_cmd::CompletionsArgs),
@@ -127,7 +131,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Keystore(args) => keystore_cmd::run(args, &global),
         Command::Provision(args) => block_on(provision_cmd::run_provision(args, &global)),
         Command::Deprovision(args) => block_on(provision_cmd::run_deprovision(args, &global)),
+        #[cfg(feature = "demo")]
         Command::FakeTenant(args) => block_on(fake_tenant_cmd::run(args, &global)),
+        #[cfg(feature = "demo")]
         Command::Demo(args) => block_on(demo_cmd::run(args, &global)),
         Command::Setup(args) => block_on(setup_cmd::run_setup(args, &global)),
         Command::Verify(args) => block_on(verify_cmd::run(args, &global)),

@@ -366,10 +366,10 @@ mod tests {
     use super::*;
     use crate::auth::ClientSecretSource;
     use crate::cloud::Cloud;
-    use crate::fake_tenant::{FakeTenant, FakeTenantConfig, Faults};
     use crate::graph::RetryPolicy;
     use crate::net::{build_client, HttpOptions};
     use crate::provision::{AddSecret, NoProgress};
+    use fake_tenant::{FakeTenant, FakeTenantConfig, Faults};
 
     fn graph(tenant: &FakeTenant, timeout: Duration) -> GraphClient {
         let admin = tenant.admin();

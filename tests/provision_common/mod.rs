@@ -6,9 +6,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use fake_tenant::{FakeTenant, FakeTenantConfig, Faults, TenantSnapshot};
 use msgraph_keystore::auth::{ClientSecretSource, TokenSource};
 use msgraph_keystore::cloud::{Cloud, Endpoints};
-use msgraph_keystore::fake_tenant::{FakeTenant, FakeTenantConfig, Faults, TenantSnapshot};
 use msgraph_keystore::graph::{GraphClient, RetryPolicy};
 use msgraph_keystore::net::{build_client, HttpOptions};
 use msgraph_keystore::provision::{Progress, ProvisionOptions};

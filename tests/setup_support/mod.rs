@@ -15,11 +15,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
 
-use msgraph_keystore::auth::{client_credentials_token, AuthError};
-use msgraph_keystore::esconfig::realm_setting_key;
-use msgraph_keystore::fake_tenant::{
+use fake_tenant::{
     AppSnapshot, FakeCredentials, FakeTenant, FakeTenantConfig, Faults, TenantSnapshot,
 };
+use msgraph_keystore::auth::{client_credentials_token, AuthError};
+use msgraph_keystore::esconfig::realm_setting_key;
 use msgraph_keystore::keystore::{self, Keystore};
 use msgraph_keystore::net::{build_client, HttpOptions};
 use msgraph_keystore::secret::{ExposeSecret, SecretString};

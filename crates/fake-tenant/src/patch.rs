@@ -141,7 +141,7 @@ fn valid_required_resource_access(value: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake_tenant::catalog::GRAPH_APP_ID;
+    use crate::catalog::GRAPH_APP_ID;
     use serde_json::json;
 
     #[test]

@@ -95,7 +95,7 @@ async fn handle(
             let mut st = shared.lock();
             st.graph_requests += 1;
             st.fault_seq += 1;
-            if st.request_log.len() >= crate::fake_tenant::state::REQUEST_LOG_KEPT {
+            if st.request_log.len() >= crate::state::REQUEST_LOG_KEPT {
                 st.request_log.pop_front();
             }
             st.request_log

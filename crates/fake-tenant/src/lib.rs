@@ -5,9 +5,14 @@
 //! `msgraph-keystore fake-tenant` command runs one standalone. `docs/fake-tenant.md`
 //! describes what is simulated and what is not.
 //!
+//! It hands admin credentials to anyone who asks its token endpoint, so it only ever binds a
+//! loopback address: [`FakeTenant::start_on`] refuses any other before it binds. It is its own
+//! crate so that `msgraph-keystore` built with `--no-default-features` (no `demo`) contains no
+//! server; it must never depend on `msgraph-keystore`, which it tests.
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use msgraph_keystore::fake_tenant::{FakeTenant, FakeTenantConfig};
+//! use fake_tenant::{FakeTenant, FakeTenantConfig};
 //! let tenant = FakeTenant::start(FakeTenantConfig::default()).await?;
 //! let admin = tenant.admin(); // may create apps, add secrets and grant consent
 //! println!("token: {}/{}/oauth2/v2.0/token", tenant.access_token_host(), admin.tenant_id);
@@ -50,9 +55,11 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::secret::SecretString;
+use secrecy::SecretString;
 
-pub use catalog::{GraphRole, ADMIN_ROLE_VALUES, GRAPH_ROLES, NON_GALLERY_TEMPLATE_IDS};
+pub use catalog::{
+    GraphRole, ADMIN_ROLE_VALUES, GRAPH_APP_ID, GRAPH_ROLES, NON_GALLERY_TEMPLATE_IDS,
+};
 pub use faults::Faults;
 pub use jwt::{decode_unverified as decode_token_claims, Claims as TokenClaims};
 pub use tls::{TestPki, TlsIdentity, LOOPBACK_NAMES};

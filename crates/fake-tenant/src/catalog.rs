@@ -4,8 +4,10 @@
 
 use serde_json::{json, Value};
 
-/// `appId` of Microsoft Graph, the same in every tenant.
-pub const GRAPH_APP_ID: &str = crate::cloud::MICROSOFT_GRAPH_APP_ID;
+/// `appId` of Microsoft Graph, the same in every tenant. The client has its own copy
+/// (`msgraph_keystore::cloud::MICROSOFT_GRAPH_APP_ID`; this crate must not depend on the
+/// client it tests), and a unit test there checks the two agree.
+pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
 
 /// Microsoft's own tenant, which owns the Microsoft Graph application.
 pub const MICROSOFT_TENANT_ID: &str = "f8cdef31-a31e-4b4a-93e4-5f571e91255a";

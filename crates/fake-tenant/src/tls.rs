@@ -15,7 +15,7 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::secret::{ExposeSecret, SecretString};
+use secrecy::{ExposeSecret, SecretString};
 
 /// Names a test server certificate is valid for: what `127.0.0.1:PORT`, `[::1]:PORT` and
 /// `localhost:PORT` URLs are checked against.

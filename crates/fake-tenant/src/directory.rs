@@ -159,7 +159,7 @@ fn group_doc(id: &str, name: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake_tenant::Faults;
+    use crate::Faults;
 
     #[test]
     fn namesakes_and_a_quote_are_seeded_without_touching_ada() {
