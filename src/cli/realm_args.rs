@@ -258,7 +258,8 @@ pub fn realm_client_secret(
             dir,
             &misplaced,
             "run `msgraph-keystore setup --move-misplaced-settings` to move it to elasticsearch.yml",
-        ));
+        )
+        .into());
     }
     ks.get_string(&key)?.ok_or_else(|| {
         CliError::new(

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use crate::keystore::{FormatVersion, KeystoreError};
+
 /// The plugin that provides the `microsoft_graph` realm (ES 8.19/9.1+).
 pub const REALM_PLUGIN: &str = "microsoft-graph-authz";
 
@@ -21,6 +23,23 @@ pub fn detect_es_version(home: &Path) -> Option<String> {
                 .filter(char::is_ascii_digit)
                 .map(|_| version.to_string())
         })
+}
+
+/// The format of a keystore `setup` creates when `--format-version` is not given: the one
+/// for `--target-es-version` (refused when it is not a version this tool writes for), else
+/// the one for the version installed under `--es-home` (ignored when it cannot be told or
+/// is not supported), else the current one.
+pub fn new_keystore_format(
+    target_es_version: Option<&str>,
+    es_home: Option<&Path>,
+) -> Result<FormatVersion, KeystoreError> {
+    if let Some(es) = target_es_version {
+        return FormatVersion::for_es_version(es);
+    }
+    let detected = es_home
+        .and_then(detect_es_version)
+        .and_then(|version| FormatVersion::for_es_version(&version).ok());
+    Ok(detected.unwrap_or(FormatVersion::LATEST))
 }
 
 /// Whether the realm's plugin is installed under `home/plugins`.

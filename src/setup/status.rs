@@ -5,9 +5,10 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::exit::CliError;
+use crate::exit::{ExitCode, UserFacing};
 use crate::graph::models::PasswordCredential;
 use crate::graph::GraphClient;
+use crate::graph::GraphError;
 use crate::provision::{self, PermissionSet, ProvisionOptions};
 use crate::secret::{ExposeSecret, SecretString};
 
@@ -111,6 +112,31 @@ impl StatusReport {
     }
 }
 
+/// `status` could not read the application.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    /// No application matches the name, the marker tag or the configured client_id.
+    #[error("no application named '{app_name}' (nor tagged '{marker_tag}') exists in the tenant; run `setup` or `provision` first, or pass --app-id")]
+    NoApplication {
+        app_name: String,
+        marker_tag: String,
+    },
+    #[error(transparent)]
+    Provision(#[from] provision::ProvisionError),
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+}
+
+impl UserFacing for StatusError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            StatusError::NoApplication { .. } => ExitCode::Config,
+            StatusError::Provision(e) => e.exit_code(),
+            StatusError::Graph(e) => e.exit_code(),
+        }
+    }
+}
+
 /// Build the status report. `local` lists the config directories to compare (may be empty).
 pub async fn status(
     graph: &GraphClient,
@@ -118,15 +144,12 @@ pub async fn status(
     permissions: PermissionSet,
     local: &[LocalRealm],
     now: DateTime<Utc>,
-) -> Result<StatusReport, CliError> {
+) -> Result<StatusReport, StatusError> {
     let Some(found) = provision::find_app(graph, opts).await? else {
-        return Err(CliError::new(
-            crate::exit::ExitCode::Config,
-            format!(
-                "no application named '{}' (nor tagged '{}') exists in the tenant; run `setup` or `provision` first, or pass --app-id",
-                opts.app_name, opts.marker_tag
-            ),
-        ));
+        return Err(StatusError::NoApplication {
+            app_name: opts.app_name.clone(),
+            marker_tag: opts.marker_tag.clone(),
+        });
     };
     let app = found.app;
     let sp = graph.find_service_principal_by_app_id(&app.app_id).await?;
