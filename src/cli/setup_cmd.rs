@@ -293,23 +293,13 @@ fn emit_k8s(
     if args.order.is_none() && global.verbosity() > Verbosity::Silent {
         eprintln!("Assumed order 0 for realm {}: pass --order with a number no other realm of the cluster uses.", args.dirs.realm);
     }
-    let values = setup::realm_values(
+    let settings = setup::realm_values(
         client_id,
         &outcome.provisioned.tenant_id,
         Some(order),
         &args.endpoints.resolve()?.0,
-    );
-    let mut settings: Vec<(&str, String)> = vec![
-        ("order", order.to_string()),
-        ("client_id", values.client_id.clone()),
-        ("tenant_id", values.tenant_id.clone()),
-    ];
-    if let Some(h) = &values.access_token_host {
-        settings.push(("access_token_host", h.clone()));
-    }
-    if let Some(h) = &values.graph_host {
-        settings.push(("graph_host", h.clone()));
-    }
+    )
+    .settings(order);
     let out = EckOutput::build(
         args.namespace.as_deref(),
         &secret_name,

@@ -336,6 +336,25 @@ pub struct RealmValues {
     pub graph_host: Option<String>,
 }
 
+impl RealmValues {
+    /// The realm's settings for a configuration written elsewhere than `elasticsearch.yml`
+    /// (the ECK nodeSets snippet): `order`, the IDs, and a host only when not the default.
+    pub fn settings(&self, order: i64) -> Vec<(&'static str, String)> {
+        let mut settings = vec![
+            ("order", order.to_string()),
+            ("client_id", self.client_id.clone()),
+            ("tenant_id", self.tenant_id.clone()),
+        ];
+        if let Some(h) = &self.access_token_host {
+            settings.push(("access_token_host", h.clone()));
+        }
+        if let Some(h) = &self.graph_host {
+            settings.push(("graph_host", h.clone()));
+        }
+        settings
+    }
+}
+
 /// The keystore setting that holds the realm's client secret.
 pub fn client_secret_key(realm: &str) -> String {
     esconfig::realm_setting_key(realm, "client_secret")

@@ -2,15 +2,22 @@
 //! permissions, every client secret and its expiry) and whether config directories match it.
 //! Read-only; meant for people and for monitoring (`--fail-under DAYS`).
 
+use std::path::Path;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::esconfig::EsYml;
 use crate::exit::{ExitCode, UserFacing};
 use crate::graph::models::PasswordCredential;
 use crate::graph::GraphClient;
 use crate::graph::GraphError;
+use crate::keystore;
 use crate::provision::{self, PermissionSet, ProvisionOptions};
 use crate::secret::{ExposeSecret, SecretString};
+
+use super::error::ConfigDirError;
+use super::local::{check_config_dir, client_secret_key, PasswordSource};
 
 /// Secrets expiring sooner than this get a warning.
 pub const WARN_DAYS: i64 = 30;
@@ -63,12 +70,41 @@ pub struct ConfigStatus {
     pub problems: Vec<String>,
 }
 
-/// Local facts `status` compares with the tenant (read by the CLI from a config directory).
+/// Local facts `status` compares with the tenant (read by [`read_local`] from a config directory).
 pub struct LocalRealm {
     pub config_dir: String,
     pub client_id: Option<String>,
     pub tenant_id: Option<String>,
     pub client_secret: Option<SecretString>,
+}
+
+/// What `dir` holds for `realm`, read only (no lock, nothing written): the IDs from
+/// `elasticsearch.yml` and the client secret from the keystore, asking `password` only for
+/// a protected keystore.
+pub fn read_local(
+    dir: &Path,
+    realm: &str,
+    password: &mut PasswordSource<'_>,
+) -> Result<LocalRealm, ConfigDirError> {
+    check_config_dir(dir)?;
+    let settings = EsYml::load(dir)?.realm(realm)?;
+    let client_secret = match keystore::read_header(dir)? {
+        None => None,
+        Some(header) => {
+            let pw = if header.has_password {
+                password(dir)?
+            } else {
+                SecretString::from(String::new())
+            };
+            keystore::load_read_only(dir, &pw)?.get_string(&client_secret_key(realm))?
+        }
+    };
+    Ok(LocalRealm {
+        config_dir: dir.display().to_string(),
+        client_id: settings.client_id,
+        tenant_id: settings.tenant_id,
+        client_secret,
+    })
 }
 
 /// The whole report.
