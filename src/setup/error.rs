@@ -405,3 +405,139 @@ impl UserFacing for SetupError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+    use std::io;
+
+    use super::*;
+
+    fn io_kind(kind: io::ErrorKind) -> io::Error {
+        io::Error::new(kind, "refused by the test")
+    }
+
+    #[test]
+    fn a_write_failure_is_told_apart_by_what_the_user_can_do_and_keeps_its_cause() {
+        let path = Path::new("/etc/es/elasticsearch.yml");
+        let cases = [
+            (io_kind(io::ErrorKind::PermissionDenied), ExitCode::Config),
+            (io_kind(io::ErrorKind::ReadOnlyFilesystem), ExitCode::Config),
+            (io_kind(io::ErrorKind::StorageFull), ExitCode::IoError),
+        ];
+        for (err, code) in cases {
+            let kind = err.kind();
+            let e = ConfigDirError::write(path, err);
+            assert_eq!(e.exit_code(), code, "{kind:?}");
+            assert_eq!(
+                e.to_string(),
+                "cannot write /etc/es/elasticsearch.yml: refused by the test"
+            );
+            let source = e.source().and_then(|s| s.downcast_ref::<io::Error>());
+            assert_eq!(source.map(io::Error::kind), Some(kind));
+        }
+        let changed = io::Error::other(crate::fsutil::ChangedSinceRead {
+            path: path.to_path_buf(),
+        });
+        let e = ConfigDirError::write(path, changed);
+        assert!(
+            matches!(e, ConfigDirError::ChangedMeanwhile { .. }),
+            "{e:?}"
+        );
+        assert_eq!(e.exit_code(), ExitCode::TempFail);
+    }
+
+    #[test]
+    fn a_config_dir_that_is_missing_or_a_file_is_a_config_error_naming_the_flag() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("file");
+        std::fs::write(&file, b"").unwrap();
+        let e = super::super::local::check_config_dir(&file).unwrap_err();
+        assert!(matches!(e, ConfigDirError::NotADirectory { .. }), "{e:?}");
+        assert_eq!(e.exit_code(), ExitCode::Config);
+        assert!(e
+            .to_string()
+            .ends_with("is not a directory; pass an Elasticsearch config directory with --config"));
+        let e = super::super::local::check_config_dir(&root.path().join("missing")).unwrap_err();
+        assert_eq!(e.exit_code(), ExitCode::Config);
+        let source = e.source().and_then(|s| s.downcast_ref::<io::Error>());
+        assert_eq!(source.map(io::Error::kind), Some(io::ErrorKind::NotFound));
+        assert!(super::super::local::check_config_dir(root.path()).is_ok());
+    }
+
+    #[test]
+    fn a_commit_failure_says_what_was_replaced_and_keeps_the_directorys_error() {
+        let replaced = vec![
+            PathBuf::from("/a/elasticsearch.yml"),
+            PathBuf::from("/a/elasticsearch.keystore"),
+        ];
+        let cause = || {
+            ConfigDirError::write(
+                Path::new("/b/elasticsearch.yml"),
+                io_kind(io::ErrorKind::StorageFull),
+            )
+        };
+        let partly = CommitError::PartlyReplaced {
+            source: cause(),
+            replaced: replaced.clone(),
+        };
+        assert_eq!(partly.replaced(), replaced.as_slice());
+        assert_eq!(partly.exit_code(), ExitCode::IoError);
+        assert_eq!(
+            partly.to_string(),
+            "cannot write /b/elasticsearch.yml: refused by the test; already replaced: /a/elasticsearch.yml, /a/elasticsearch.keystore; run the command again to finish the others"
+        );
+        assert!(partly.source().is_some_and(|s| s.is::<ConfigDirError>()));
+        let nothing = CommitError::NothingChanged { source: cause() };
+        assert!(nothing.replaced().is_empty());
+        assert!(nothing
+            .to_string()
+            .ends_with("; nothing was changed in any config directory"));
+        let durable = CommitError::NotDurable {
+            source: cause(),
+            replaced,
+        };
+        assert!(durable
+            .to_string()
+            .contains("every file was replaced (/a/elasticsearch.yml, /a/elasticsearch.keystore)"));
+    }
+
+    #[test]
+    fn a_password_failure_passes_through_with_the_code_its_source_chose() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("no terminal to ask the keystore password on")]
+        struct NoTerminal;
+        let e = ConfigDirError::from(PasswordFailure::new(ExitCode::Usage, NoTerminal));
+        assert_eq!(e.exit_code(), ExitCode::Usage);
+        assert_eq!(e.to_string(), "no terminal to ask the keystore password on");
+        match &e {
+            ConfigDirError::Password(p) => assert!(p.inner().is::<NoTerminal>()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn misplaced_settings_are_refused_in_elasticsearchs_words() {
+        let one = ConfigDirError::misplaced(
+            Path::new("/etc/es"),
+            vec!["a.client_id".to_string()],
+            MOVE_MISPLACED_REMEDY,
+        );
+        assert_eq!(
+            one.to_string(),
+            "/etc/es/elasticsearch.keystore: Setting [a.client_id] is a non-secure setting and must be stored inside elasticsearch.yml, but was found inside the Elasticsearch keystore; run `msgraph-keystore setup --move-misplaced-settings` to move it to elasticsearch.yml, or remove it with `msgraph-keystore keystore remove a.client_id`"
+        );
+        assert_eq!(one.exit_code(), ExitCode::Config);
+        let three = ConfigDirError::misplaced(
+            Path::new("/etc/es"),
+            vec!["a".to_string(), "b".to_string(), "c".to_string()],
+            MOVE_MISPLACED_REMEDY,
+        );
+        assert!(
+            three
+                .to_string()
+                .contains("keystore (and 2 more: [b], [c]);"),
+            "{three}"
+        );
+    }
+}

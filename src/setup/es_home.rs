@@ -70,4 +70,38 @@ mod tests {
         std::fs::create_dir_all(home.path().join("plugins").join(REALM_PLUGIN)).unwrap();
         assert!(realm_plugin_installed(home.path()));
     }
+
+    #[test]
+    fn a_new_keystore_takes_the_target_version_else_the_installed_one_else_the_latest() {
+        let home = tempfile::tempdir().unwrap();
+        let home = home.path();
+        assert_eq!(
+            new_keystore_format(None, None).unwrap(),
+            FormatVersion::LATEST
+        );
+        // Nothing installed to read: the latest.
+        assert_eq!(
+            new_keystore_format(None, Some(home)).unwrap(),
+            FormatVersion::LATEST
+        );
+        std::fs::create_dir_all(home.join("lib")).unwrap();
+        std::fs::write(home.join("lib/elasticsearch-7.17.3.jar"), b"").unwrap();
+        assert_eq!(
+            new_keystore_format(None, Some(home)).unwrap(),
+            FormatVersion::V4
+        );
+        // The explicit target wins over what is installed.
+        assert_eq!(
+            new_keystore_format(Some("8.12"), Some(home)).unwrap(),
+            FormatVersion::V5
+        );
+        // A target this tool cannot write for is an error; an installed one is ignored.
+        assert!(new_keystore_format(Some("5.6"), None).is_err());
+        std::fs::remove_file(home.join("lib/elasticsearch-7.17.3.jar")).unwrap();
+        std::fs::write(home.join("lib/elasticsearch-5.6.0.jar"), b"").unwrap();
+        assert_eq!(
+            new_keystore_format(None, Some(home)).unwrap(),
+            FormatVersion::LATEST
+        );
+    }
 }

@@ -648,3 +648,131 @@ pub fn consent_still_needed(p: &Provisioned, endpoints: &Endpoints) -> Option<St
         _ => None,
     }
 }
+
+/// A `SetupOutcome` around `provisioned`, for the decisions that read one.
+#[cfg(test)]
+pub(crate) fn test_outcome(provisioned: Provisioned, verify: Option<VerifyReport>) -> SetupOutcome {
+    SetupOutcome {
+        realm: "microsoft_graph1".to_string(),
+        dry_run: false,
+        provisioned,
+        credential_decision: String::new(),
+        config_dirs: Vec::new(),
+        files_written: 0,
+        verify,
+        verify_skipped: None,
+        warnings: Vec::new(),
+    }
+}
+
+/// A `Provisioned` for an existing application with `secrets` (keyId, display name).
+#[cfg(test)]
+pub(crate) fn test_provisioned(secrets: &[(&str, &str)]) -> Provisioned {
+    Provisioned {
+        dry_run: false,
+        display_name: "elasticsearch-graph-authz".to_string(),
+        app_object_id: Some("object-1".to_string()),
+        app_id: Some("11111111-2222-3333-4444-555555555555".to_string()),
+        sp_id: Some("sp-1".to_string()),
+        tenant_id: "66666666-7777-8888-9999-000000000000".to_string(),
+        created: false,
+        found_by: None,
+        changes: Vec::new(),
+        permissions: provision::PermissionSet::Default,
+        granted_permissions: Vec::new(),
+        missing_permissions: Vec::new(),
+        consent: ConsentOutcome::AlreadyGranted,
+        secrets: secrets
+            .iter()
+            .map(|(key_id, name)| provision::SecretInfo {
+                key_id: key_id.to_string(),
+                display_name: Some(name.to_string()),
+                end_date_time: None,
+            })
+            .collect(),
+        new_secret: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LABEL: &str = "elasticsearch/microsoft_graph1";
+
+    fn new_secret(key_id: &str) -> provision::NewSecret {
+        provision::NewSecret {
+            key_id: key_id.to_string(),
+            display_name: Some(provision::secret_display_name(LABEL)),
+            end_date_time: None,
+            value: SecretString::from("new-value".to_string()),
+        }
+    }
+
+    #[test]
+    fn an_unnamed_cluster_is_warned_about_unless_a_cluster_name_is_given() {
+        let outcome = test_outcome(test_provisioned(&[]), None);
+        let home = tempfile::tempdir().unwrap();
+        let dir = home.path();
+        std::fs::write(dir.join("elasticsearch.yml"), "node.name: n1\n").unwrap();
+        let warnings = setup_warnings(&outcome, LABEL, false, Some(dir));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("cluster.name is not set in "),
+            "{warnings:?}"
+        );
+        assert!(setup_warnings(&outcome, LABEL, true, Some(dir)).is_empty());
+        // No config directory (the Kubernetes output): only the flag can name the cluster.
+        let warnings = setup_warnings(&outcome, LABEL, false, None);
+        assert!(
+            warnings[0].starts_with("--cluster-name is not given"),
+            "{warnings:?}"
+        );
+        std::fs::write(dir.join("elasticsearch.yml"), "cluster.name: prod\n").unwrap();
+        assert!(setup_warnings(&outcome, LABEL, false, Some(dir)).is_empty());
+    }
+
+    #[test]
+    fn a_new_secret_beside_other_tool_made_ones_for_the_label_is_warned_about() {
+        let ours = provision::secret_display_name(LABEL);
+        let mut provisioned = test_provisioned(&[("new", &ours), ("person", "made by hand")]);
+        provisioned.new_secret = Some(new_secret("new"));
+        let outcome = test_outcome(provisioned, None);
+        // Only the new one is the tool's: nothing left behind.
+        assert!(setup_warnings(&outcome, LABEL, true, None).is_empty());
+        let mut provisioned =
+            test_provisioned(&[("new", &ours), ("old", &ours), ("person", "made by hand")]);
+        provisioned.new_secret = Some(new_secret("new"));
+        let outcome = test_outcome(provisioned, None);
+        let warnings = setup_warnings(&outcome, LABEL, true, None);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("already held 1 client secret(s)"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn consent_is_still_needed_only_when_forbidden_or_skipped_with_permissions_missing() {
+        let endpoints = crate::cloud::Cloud::Global.endpoints();
+        let mut p = test_provisioned(&[]);
+        assert_eq!(consent_still_needed(&p, &endpoints), None);
+        p.consent = ConsentOutcome::Granted;
+        assert_eq!(consent_still_needed(&p, &endpoints), None);
+        p.consent = ConsentOutcome::Skipped;
+        assert_eq!(
+            consent_still_needed(&p, &endpoints),
+            None,
+            "nothing is missing"
+        );
+        p.missing_permissions = vec!["User.Read.All".to_string()];
+        let text = consent_still_needed(&p, &endpoints).unwrap_or_default();
+        assert!(text.contains("still missing: User.Read.All."), "{text}");
+        assert!(text.contains(p.app_id.as_deref().unwrap_or("?")), "{text}");
+        p.consent = ConsentOutcome::Forbidden {
+            instructions: "ask an admin to open URL".to_string(),
+        };
+        let text = consent_still_needed(&p, &endpoints).unwrap_or_default();
+        assert!(text.contains("ask an admin to open URL"), "{text}");
+    }
+}

@@ -349,3 +349,198 @@ pub async fn remove_named(
     let retired = retire::remove_named(graph, &app, key_ids, &held).await?;
     Ok(Removed { client_id, retired })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::keystore::Keystore;
+    use crate::setup::error::PasswordFailure;
+    use crate::setup::verify::{Verdict, VerifyReport};
+    use crate::setup::{client_secret_key, test_outcome, test_provisioned};
+
+    const REALM: &str = "microsoft_graph1";
+    const CLIENT_ID: &str = "11111111-2222-3333-4444-555555555555";
+    const TENANT_ID: &str = "66666666-7777-8888-9999-000000000000";
+
+    fn setting(name: &str, value: &str) -> String {
+        format!("xpack.security.authc.realms.microsoft_graph.{REALM}.{name}: {value}\n")
+    }
+
+    /// A config directory `name` under `root` whose yml sets `settings` for the realm and
+    /// whose keystore (none when `secret` is `None`) holds `secret`, opened as `rotate` opens it.
+    fn dir_with(
+        root: &Path,
+        name: &str,
+        settings: &[(&str, &str)],
+        secret: Option<&str>,
+    ) -> ConfigDir {
+        let dir = root.join(name);
+        std::fs::create_dir(&dir).unwrap();
+        let yml: String = settings.iter().map(|(k, v)| setting(k, v)).collect();
+        std::fs::write(dir.join("elasticsearch.yml"), yml).unwrap();
+        if let Some(secret) = secret {
+            let mut ks = Keystore::new(FormatVersion::V4).unwrap();
+            ks.set_string(&client_secret_key(REALM), secret).unwrap();
+            keystore::save(&dir, &ks).unwrap();
+        }
+        let mut no_password = |_: &Path| -> Result<SecretString, PasswordFailure> {
+            panic!("the test keystores have no password")
+        };
+        ConfigDir::open(&dir, REALM, &mut no_password, false).unwrap()
+    }
+
+    const CONFIGURED: &[(&str, &str)] = &[
+        ("order", "2"),
+        ("client_id", CLIENT_ID),
+        ("tenant_id", TENANT_ID),
+    ];
+
+    #[test]
+    fn a_directory_without_the_realms_client_id_is_refused_before_anything_else() {
+        let root = tempfile::tempdir().unwrap();
+        let a = dir_with(root.path(), "a", CONFIGURED, Some("s1"));
+        let b = dir_with(root.path(), "b", &[("order", "2")], Some("s1"));
+        assert!(check_configured(std::slice::from_ref(&a), REALM).is_ok());
+        let err = check_configured(&[a, b], REALM).unwrap_err();
+        assert!(
+            matches!(&err, RotateError::NotConfigured { yml, .. } if yml.starts_with(root.path().join("b"))),
+            "{err:?}"
+        );
+        assert_eq!(err.exit_code(), ExitCode::Config);
+        assert!(err.to_string().ends_with(
+            "has no client_id for realm microsoft_graph1; run `setup` first (rotate only replaces the secret of a configured realm)"
+        ), "{err}");
+    }
+
+    #[test]
+    fn finish_needs_the_same_secret_in_every_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let a = dir_with(root.path(), "a", CONFIGURED, Some("secret-1"));
+        let same = dir_with(root.path(), "same", CONFIGURED, Some("secret-1"));
+        let other = dir_with(root.path(), "other", CONFIGURED, Some("secret-2"));
+        let none = dir_with(root.path(), "none", CONFIGURED, None);
+
+        let found = secret_in_use(&[a, same], REALM).unwrap();
+        assert_eq!(found.expose_secret(), "secret-1");
+
+        let a = dir_with(root.path(), "a2", CONFIGURED, Some("secret-1"));
+        let err = secret_in_use(&[a, other], REALM).unwrap_err();
+        assert!(
+            matches!(&err, RotateError::DifferentSecrets { dir, .. } if dir.ends_with("other")),
+            "{err:?}"
+        );
+        assert_eq!(err.exit_code(), ExitCode::Config);
+
+        let err = secret_in_use(&[none], REALM).unwrap_err();
+        assert!(matches!(err, RotateError::NoSecretHeld { .. }), "{err:?}");
+        assert_eq!(err.exit_code(), ExitCode::Config);
+
+        let err = secret_in_use(&[], REALM).unwrap_err();
+        assert_eq!(err.exit_code(), ExitCode::Usage);
+        assert_eq!(
+            err.to_string(),
+            "rotate --finish needs at least one --config directory"
+        );
+    }
+
+    #[test]
+    fn the_realms_ids_come_from_the_first_directory_and_both_are_needed() {
+        let root = tempfile::tempdir().unwrap();
+        let full = dir_with(root.path(), "full", CONFIGURED, None);
+        let half = dir_with(
+            root.path(),
+            "half",
+            &[("order", "2"), ("client_id", CLIENT_ID)],
+            None,
+        );
+        assert_eq!(
+            realm_ids(std::slice::from_ref(&full), REALM).unwrap(),
+            (CLIENT_ID.to_string(), TENANT_ID.to_string())
+        );
+        let err = realm_ids(&[half, full], REALM).unwrap_err();
+        assert!(
+            matches!(&err, RotateError::IdsMissing { yml } if yml.starts_with(root.path().join("half"))),
+            "{err:?}"
+        );
+        assert_eq!(err.exit_code(), ExitCode::Config);
+        let err = realm_ids(&[], REALM).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "rotate needs at least one --config directory"
+        );
+    }
+
+    fn report(verdict: Verdict) -> VerifyReport {
+        VerifyReport {
+            verdict,
+            token_attempts: 1,
+            permission_set: provision::PermissionSet::Default,
+            permission_source: "token",
+            roles: Vec::new(),
+            calls: Vec::new(),
+            principals: Vec::new(),
+        }
+    }
+
+    fn with_new_secret() -> crate::provision::Provisioned {
+        let mut p = test_provisioned(&[]);
+        p.new_secret = Some(NewSecret {
+            key_id: "new".to_string(),
+            display_name: None,
+            end_date_time: None,
+            value: SecretString::from("new-value".to_string()),
+        });
+        p
+    }
+
+    #[test]
+    fn only_a_verified_new_secret_retires_its_predecessors_and_keep_old_defers_it() {
+        let verified = test_outcome(with_new_secret(), Some(report(Verdict::Ok)));
+        assert!(matches!(
+            retire_step(&verified, false),
+            RetireStep::Retire { new, object_id: "object-1" } if new.key_id == "new"
+        ));
+        assert!(matches!(retire_step(&verified, true), RetireStep::KeepOld));
+
+        let consent_missing =
+            test_outcome(with_new_secret(), Some(report(Verdict::PermissionsMissing)));
+        assert!(matches!(
+            retire_step(&consent_missing, false),
+            RetireStep::KeepUnverified
+        ));
+        let not_verified = test_outcome(with_new_secret(), None);
+        for keep_old in [false, true] {
+            assert!(matches!(
+                retire_step(&not_verified, keep_old),
+                RetireStep::KeepUnverified
+            ));
+        }
+
+        let no_new_secret = test_outcome(test_provisioned(&[]), Some(report(Verdict::Ok)));
+        assert!(matches!(
+            retire_step(&no_new_secret, false),
+            RetireStep::Nothing
+        ));
+    }
+
+    #[test]
+    fn a_failed_setup_inside_a_rotation_keeps_its_code_message_and_cause() {
+        let cause = SetupError::DirsDisagree {
+            setting: "client_id",
+            first: "a".to_string(),
+            other: "b".to_string(),
+            yml: PathBuf::from("/etc/es/elasticsearch.yml"),
+        };
+        let text = cause.to_string();
+        let err = RotateError::Setup { source: cause };
+        assert_eq!(err.exit_code(), ExitCode::Config);
+        assert_eq!(
+            err.to_string(),
+            format!("{text}; previous client secrets were kept")
+        );
+        let source = std::error::Error::source(&err).map(|s| s.to_string());
+        assert_eq!(source.as_deref(), Some(text.as_str()));
+    }
+}

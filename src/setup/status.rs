@@ -358,6 +358,61 @@ fn config_status(
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_local_realm_is_read_asking_the_password_only_for_a_protected_keystore() {
+        use crate::keystore::{FormatVersion, Keystore};
+        use crate::setup::error::PasswordFailure;
+        const REALM: &str = "microsoft_graph1";
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path();
+        std::fs::write(
+            dir.join("elasticsearch.yml"),
+            format!("xpack.security.authc.realms.microsoft_graph.{REALM}.client_id: app-1\n"),
+        )
+        .unwrap();
+        let mut asked = 0;
+        let mut password = |_: &Path| -> Result<SecretString, PasswordFailure> {
+            asked += 1;
+            Ok(SecretString::from("pw".to_string()))
+        };
+        // No keystore yet: the IDs alone, nothing asked.
+        let local = read_local(dir, REALM, &mut password).unwrap();
+        assert_eq!(local.client_id.as_deref(), Some("app-1"));
+        assert!(local.client_secret.is_none());
+
+        let mut ks = Keystore::new(FormatVersion::V4).unwrap();
+        ks.set_password(SecretString::from("pw".to_string()));
+        ks.set_string(&client_secret_key(REALM), "s3cret").unwrap();
+        keystore::save(dir, &ks).unwrap();
+        let local = read_local(dir, REALM, &mut password).unwrap();
+        assert_eq!(
+            local
+                .client_secret
+                .as_ref()
+                .map(|s| s.expose_secret().to_string()),
+            Some("s3cret".to_string())
+        );
+        assert_eq!(asked, 1);
+
+        // The password source's failure passes through with its own code.
+        let mut refused = |_: &Path| -> Result<SecretString, PasswordFailure> {
+            Err(PasswordFailure::new(
+                ExitCode::Usage,
+                std::io::Error::other("no terminal"),
+            ))
+        };
+        let err = read_local(dir, REALM, &mut refused).err().expect("refused");
+        assert_eq!(err.exit_code(), ExitCode::Usage);
+        assert_eq!(err.to_string(), "no terminal");
+        let err = read_local(&dir.join("missing"), REALM, &mut refused)
+            .err()
+            .expect("missing");
+        assert!(
+            matches!(err, ConfigDirError::DirUnreadable { .. }),
+            "{err:?}"
+        );
+    }
+
     fn cred(key: &str, hint: &str, days: i64, now: DateTime<Utc>) -> PasswordCredential {
         PasswordCredential {
             key_id: key.to_string(),
