@@ -132,7 +132,7 @@ async fn a_rotation_removes_exactly_what_it_replaced_and_keep_old_leaves_that_to
     )
     .await
     .expect("rotate --keep-old");
-    assert_eq!(rotation.replaces, [first.clone()]);
+    assert_eq!(rotation.replaces, std::slice::from_ref(&first));
     assert!(
         rotation.retired.removed.is_empty(),
         "{:?}",
@@ -165,7 +165,7 @@ async fn a_rotation_removes_exactly_what_it_replaced_and_keep_old_leaves_that_to
     .expect("rotate --finish");
     drop(dirs);
     assert_eq!(finished.retired.removed, [first]);
-    assert_eq!(key_ids(&h), [second.clone()]);
+    assert_eq!(key_ids(&h), std::slice::from_ref(&second));
 
     // A plain rotation removes its predecessor once the new secret is verified.
     let rotation = rotate::rotate(

@@ -46,7 +46,6 @@ pub async fn run(args: StatusArgs, global: &GlobalOpts) -> Result<ExitCode, CliE
     for dir in &dirs {
         local.push(status::read_local(dir, &args.dirs.realm, &mut passwords)?);
     }
-    drop(passwords);
 
     let conn = realm_args::connect(
         &args.auth,

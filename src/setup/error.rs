@@ -241,12 +241,12 @@ impl UserFacing for ConfigDirError {
 pub enum CommitError {
     /// A directory could not be planned: nothing was prepared or written.
     #[error(transparent)]
-    Plan(ConfigDirError),
+    Plan(Box<ConfigDirError>),
     /// Failed before any rename: every directory is as it was.
     #[error("{source}; nothing was changed in any config directory")]
     NothingChanged {
         #[source]
-        source: ConfigDirError,
+        source: Box<ConfigDirError>,
     },
     /// A rename failed after others succeeded.
     #[error(
@@ -255,14 +255,14 @@ pub enum CommitError {
     )]
     PartlyReplaced {
         #[source]
-        source: ConfigDirError,
+        source: Box<ConfigDirError>,
         replaced: Vec<PathBuf>,
     },
     /// Every file was renamed, but a directory could not be synced afterwards.
     #[error("{source}; every file was replaced ({}), but a crash or power loss now could undo some of the renames: run the command again to make sure", list(replaced))]
     NotDurable {
         #[source]
-        source: ConfigDirError,
+        source: Box<ConfigDirError>,
         replaced: Vec<PathBuf>,
     },
 }
@@ -289,7 +289,7 @@ impl CommitError {
     /// The directory's own failure, without what the commit adds.
     pub fn cause(&self) -> &ConfigDirError {
         match self {
-            CommitError::Plan(e) => e,
+            CommitError::Plan(e) => e.as_ref(),
             CommitError::NothingChanged { source }
             | CommitError::PartlyReplaced { source, .. }
             | CommitError::NotDurable { source, .. } => source,
@@ -313,7 +313,7 @@ pub enum SecretCleanup {
     /// Could not be removed: the user has to.
     NotRemoved {
         key_id: String,
-        error: ProvisionError,
+        error: Box<ProvisionError>,
     },
 }
 
@@ -360,7 +360,7 @@ pub enum SetupError {
         client_id: String,
         tenant_id: String,
         #[source]
-        source: VerifyError,
+        source: Box<VerifyError>,
     },
     #[error(transparent)]
     Provision(#[from] ProvisionError),
@@ -385,7 +385,7 @@ pub enum SetupError {
     #[error("{source}; the tenant and the config directories were updated ({files_written} file(s) written): check again later with `msgraph-keystore verify`")]
     VerifyAfterWrite {
         #[source]
-        source: VerifyError,
+        source: Box<VerifyError>,
         files_written: usize,
     },
 }
@@ -478,7 +478,7 @@ mod tests {
             )
         };
         let partly = CommitError::PartlyReplaced {
-            source: cause(),
+            source: Box::new(cause()),
             replaced: replaced.clone(),
         };
         assert_eq!(partly.replaced(), replaced.as_slice());
@@ -488,13 +488,15 @@ mod tests {
             "cannot write /b/elasticsearch.yml: refused by the test; already replaced: /a/elasticsearch.yml, /a/elasticsearch.keystore; run the command again to finish the others"
         );
         assert!(partly.source().is_some_and(|s| s.is::<ConfigDirError>()));
-        let nothing = CommitError::NothingChanged { source: cause() };
+        let nothing = CommitError::NothingChanged {
+            source: Box::new(cause()),
+        };
         assert!(nothing.replaced().is_empty());
         assert!(nothing
             .to_string()
             .ends_with("; nothing was changed in any config directory"));
         let durable = CommitError::NotDurable {
-            source: cause(),
+            source: Box::new(cause()),
             replaced,
         };
         assert!(durable

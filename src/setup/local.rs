@@ -508,7 +508,9 @@ fn load_yml(dir: &Path) -> Result<(EsYml, Seen), ConfigDirError> {
 /// before that file's rename); after [`keystore::file::MAX_REAPPLY`] attempts, or when the
 /// edits no longer apply, the commit stops with a message naming the file.
 pub fn commit_all(plans: &[DirPlan]) -> Result<usize, CommitError> {
-    let untouched = |source: ConfigDirError| CommitError::NothingChanged { source };
+    let untouched = |source: ConfigDirError| CommitError::NothingChanged {
+        source: Box::new(source),
+    };
     // Encrypting a keystore costs a key derivation (210,000 PBKDF2 iterations for format 6)
     // unless one was pre-derived at load: with many directories, prepare them on every core.
     let mut keystores = prepare_keystores(plans).into_iter();
@@ -553,6 +555,7 @@ pub fn commit_all(plans: &[DirPlan]) -> Result<usize, CommitError> {
     let mut replaced: Vec<PathBuf> = Vec::new();
     let mut sync_failure: Option<ConfigDirError> = None;
     let failed = |source: ConfigDirError, replaced: Vec<PathBuf>| {
+        let source = Box::new(source);
         if replaced.is_empty() {
             CommitError::NothingChanged { source }
         } else {
@@ -594,7 +597,10 @@ pub fn commit_all(plans: &[DirPlan]) -> Result<usize, CommitError> {
     match sync_failure {
         None => Ok(replaced.len()),
         // Every file was renamed, so the message must not read as if nothing changed.
-        Some(source) => Err(CommitError::NotDurable { source, replaced }),
+        Some(source) => Err(CommitError::NotDurable {
+            source: Box::new(source),
+            replaced,
+        }),
     }
 }
 

@@ -319,7 +319,7 @@ pub async fn run_setup(
                 // The run did its work; only the proof failed. Say so, or the user would think
                 // nothing happened.
                 .map_err(|source| SetupError::VerifyAfterWrite {
-                    source,
+                    source: Box::new(source),
                     files_written,
                 })?;
                 (Some(report), None)
@@ -396,7 +396,7 @@ fn plan_and_commit(
         .iter()
         .map(|dir| dir.plan(&opts.realm, values, secret, opts.new_keystore_version))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(CommitError::Plan)?;
+        .map_err(|e| CommitError::Plan(Box::new(e)))?;
     let written = if opts.dry_run || dirs.is_empty() {
         0
     } else {
@@ -460,7 +460,10 @@ pub async fn remove_unused_secret(
     let key_id = new.key_id.clone();
     match provision::remove_passwords(graph, object_id, &decision.remove).await {
         Ok(_) => SecretCleanup::Removed { key_id },
-        Err(error) => SecretCleanup::NotRemoved { key_id, error },
+        Err(error) => SecretCleanup::NotRemoved {
+            key_id,
+            error: Box::new(error),
+        },
     }
 }
 
@@ -540,7 +543,7 @@ async fn decide_secret(
         Err(source) => Err(SetupError::ConfiguredSecretUnchecked {
             client_id: client_id.clone(),
             tenant_id: tenant_id.clone(),
-            source,
+            source: Box::new(source),
         }),
     }
 }

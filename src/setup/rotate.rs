@@ -57,7 +57,7 @@ pub enum RotateError {
     #[error("{source}; previous client secrets were kept")]
     Setup {
         #[source]
-        source: SetupError,
+        source: Box<SetupError>,
     },
     #[error(transparent)]
     Retire(#[from] RetireError),
@@ -164,7 +164,9 @@ pub async fn rotate(
     };
     let (outcome, _) = super::run_setup(graph, http, &dirs, &opts, progress)
         .await
-        .map_err(|source| RotateError::Setup { source })?;
+        .map_err(|source| RotateError::Setup {
+            source: Box::new(source),
+        })?;
     drop(dirs);
     let mut retired = match retire_step(&outcome, keep_old) {
         RetireStep::Nothing | RetireStep::KeepOld => Retired::default(),
@@ -534,7 +536,9 @@ mod tests {
             yml: PathBuf::from("/etc/es/elasticsearch.yml"),
         };
         let text = cause.to_string();
-        let err = RotateError::Setup { source: cause };
+        let err = RotateError::Setup {
+            source: Box::new(cause),
+        };
         assert_eq!(err.exit_code(), ExitCode::Config);
         assert_eq!(
             err.to_string(),
