@@ -487,7 +487,12 @@ mod tests {
             partly.to_string(),
             "cannot write /b/elasticsearch.yml: refused by the test; already replaced: /a/elasticsearch.yml, /a/elasticsearch.keystore; run the command again to finish the others"
         );
-        assert!(partly.source().is_some_and(|s| s.is::<ConfigDirError>()));
+        // The directory's own error stays typed (`cause`) and is the next link of the chain.
+        assert!(matches!(partly.cause(), ConfigDirError::WriteFailed { .. }));
+        assert_eq!(
+            partly.source().map(|s| s.to_string()),
+            Some(cause().to_string())
+        );
         let nothing = CommitError::NothingChanged {
             source: Box::new(cause()),
         };
