@@ -693,3 +693,30 @@ pub fn check_config_dir(dir: &Path) -> Result<(), ConfigDirError> {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+    use std::io;
+
+    use super::*;
+    use crate::exit::{ExitCode, UserFacing};
+
+    #[test]
+    fn a_config_dir_that_is_missing_or_a_file_is_a_config_error_naming_the_flag() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("file");
+        std::fs::write(&file, b"").unwrap();
+        let e = check_config_dir(&file).unwrap_err();
+        assert!(matches!(e, ConfigDirError::NotADirectory { .. }), "{e:?}");
+        assert_eq!(e.exit_code(), ExitCode::Config);
+        assert!(e
+            .to_string()
+            .ends_with("is not a directory; pass an Elasticsearch config directory with --config"));
+        let e = check_config_dir(&root.path().join("missing")).unwrap_err();
+        assert_eq!(e.exit_code(), ExitCode::Config);
+        let source = e.source().and_then(|s| s.downcast_ref::<io::Error>());
+        assert_eq!(source.map(io::Error::kind), Some(io::ErrorKind::NotFound));
+        assert!(check_config_dir(root.path()).is_ok());
+    }
+}
