@@ -37,11 +37,9 @@ pub enum RealmCheckError {
     #[error("{} holds no [{key}]; run `setup` (or `keystore add {key}`)", path.display())]
     NoClientSecret { path: PathBuf, key: String },
     /// The keystore holds the realm's non-secure settings: Elasticsearch would not start.
-    #[error(
-        "{}",
-        crate::setup::local::misplaced_error(dir, keys, MISPLACED_REMEDY)
-    )]
-    MisplacedSettings { dir: PathBuf, keys: Vec<String> },
+    /// The same refusal `setup` gives (one text, one code), with this command's remedy.
+    #[error(transparent)]
+    MisplacedSettings(Box<crate::setup::error::ConfigDirError>),
     #[error("{}: [{}] / [{}]: {reason}", yml_path.display(), esconfig::realm_setting_key(realm, "http_request_timeout"), esconfig::realm_setting_key(realm, "execution_timeout"))]
     Timeouts {
         yml_path: PathBuf,
@@ -114,9 +112,7 @@ impl UserFacing for RealmCheckError {
             NoKeystore { .. } | NoClientSecret { .. } | Timeouts { .. } | TenantNotFound { .. } => {
                 ExitCode::Config
             }
-            MisplacedSettings { dir, keys } => {
-                crate::setup::local::misplaced_error(dir, keys, MISPLACED_REMEDY).code
-            }
+            MisplacedSettings(e) => e.exit_code(),
             PrincipalsNotFound { .. } => ExitCode::PrincipalNotFound,
             Verify(e) => e.exit_code(),
             Keystore(e) => e.exit_code(),
@@ -186,10 +182,9 @@ pub fn realm_client_secret(
     };
     let misplaced = esconfig::non_secure_keys_in(&ks.names(), Some(realm));
     if !misplaced.is_empty() {
-        return Err(RealmCheckError::MisplacedSettings {
-            dir: dir.to_path_buf(),
-            keys: misplaced,
-        });
+        return Err(RealmCheckError::MisplacedSettings(Box::new(
+            crate::setup::local::misplaced_error(dir, &misplaced, MISPLACED_REMEDY),
+        )));
     }
     let key = crate::setup::client_secret_key(realm);
     ks.get_string(&key)?

@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use fail::FailScenario;
-use msgraph_keystore::exit::ExitCode;
+use msgraph_keystore::exit::{ExitCode, UserFacing};
 use msgraph_keystore::fsutil::fail_points;
 use msgraph_keystore::keystore::{self, FormatVersion, Keystore};
 use msgraph_keystore::secret::{ExposeSecret, SecretString};
@@ -149,7 +149,7 @@ fn first_new(n: usize) -> Vec<Found> {
 /// A fresh open/plan/commit finishes whatever an interrupted run left: all new, no temp.
 fn assert_rerun_finishes(dirs: &[PathBuf], new_yml: &str) {
     let (_locks, plans) = plan(dirs);
-    commit_all(&plans).unwrap_or_else(|f| panic!("the rerun failed: {}", f.error));
+    commit_all(&plans).unwrap_or_else(|f| panic!("the rerun failed: {f}"));
     assert_eq!(states(dirs, new_yml), first_new(DIRS * 2));
     assert!(temp_files(dirs).is_empty(), "{:?}", temp_files(dirs));
 }
@@ -194,12 +194,12 @@ fn a_failure_while_preparing_changes_no_directory() {
                     Ok(Err(failure)) => {
                         assert_eq!(action, "return", "{what}");
                         assert!(
-                            failure.replaced.is_empty(),
+                            failure.replaced().is_empty(),
                             "{what}: {:?}",
-                            failure.replaced
+                            failure.replaced()
                         );
-                        assert_eq!(failure.error.code, ExitCode::IoError, "{what}");
-                        let message = failure.error.to_string();
+                        assert_eq!(failure.exit_code(), ExitCode::IoError, "{what}");
+                        let message = failure.to_string();
                         assert!(
                             message.ends_with("nothing was changed in any config directory"),
                             "{what}: {message}"
@@ -240,14 +240,14 @@ fn a_failed_rename_leaves_whole_files_and_names_those_already_replaced() {
         drop(locks);
 
         let all = targets(&dirs);
-        assert_eq!(failure.replaced, all[..k], "rename {k}");
+        assert_eq!(failure.replaced(), &all[..k], "rename {k}");
         assert_eq!(states(&dirs, &new_yml), first_new(k), "rename {k}");
         assert!(
             temp_files(&dirs).is_empty(),
             "rename {k}: {:?}",
             temp_files(&dirs)
         );
-        let message = failure.error.to_string();
+        let message = failure.to_string();
         assert!(
             message.contains(&format!("cannot write {}", all[k].display())),
             "{message}"
@@ -285,9 +285,9 @@ fn a_failed_directory_sync_after_renaming_still_reports_every_replaced_file() {
     fail::remove(fail_points::RENAMED);
     drop(locks);
     // The renames all happened; only durability is in doubt, and the error says so.
-    assert_eq!(failure.replaced, targets(&dirs));
+    assert_eq!(failure.replaced(), targets(&dirs));
     assert_eq!(states(&dirs, &new_yml), first_new(DIRS * 2));
-    let message = failure.error.to_string();
+    let message = failure.to_string();
     assert!(message.contains("every file was replaced"), "{message}");
     for t in targets(&dirs) {
         assert!(message.contains(&t.display().to_string()), "{message}");
@@ -313,7 +313,7 @@ fn crash_at(point: &str, hit: usize, root: &Path) -> ! {
         }
     })
     .unwrap();
-    let result = commit_all(&plans).map_err(|f| f.error.to_string());
+    let result = commit_all(&plans).map_err(|f| f.to_string());
     panic!("the child survived hit {hit} of {point}: {result:?}");
 }
 

@@ -111,7 +111,7 @@ fn a_foreign_change_just_before_the_rename_is_kept_with_this_runs_change() {
         let result = commit_all(std::slice::from_ref(&plan));
         fail::remove(fail_points::BEFORE_RENAME);
         if let Err(f) = &result {
-            panic!("{how:?}: the commit failed: {}", f.error);
+            panic!("{how:?}: the commit failed: {f}");
         }
         assert!(
             hits.load(Ordering::SeqCst) > pass,

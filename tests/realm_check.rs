@@ -101,7 +101,7 @@ fn the_realm_secret_is_read_as_the_realm_reads_it() {
     let ks = keystore_with(&[(&key, "s3cret"), (&format!("{PREFIX}.client_id"), "id")]);
     let err = realm_check::realm_client_secret(dir, REALM, Some(&ks)).unwrap_err();
     assert!(
-        matches!(err, RealmCheckError::MisplacedSettings { .. }),
+        matches!(err, RealmCheckError::MisplacedSettings(_)),
         "{err:?}"
     );
     assert_eq!(err.exit_code(), ExitCode::Config);

@@ -45,7 +45,9 @@ use msgraph_keystore::provision::{
     ProvisionOptions,
 };
 use msgraph_keystore::secret::{ExposeSecret, SecretString};
-use msgraph_keystore::setup::{client_secret_key, run_setup, ConfigDir, SetupOptions};
+use msgraph_keystore::setup::{
+    client_secret_key, run_setup, ConfigDir, PasswordFailure, SetupOptions,
+};
 
 /// Runs in CI and in a long run (`MSGRAPH_KEYSTORE_LONG_TESTS`).
 const CI_RUNS: usize = 60;
@@ -278,14 +280,14 @@ async fn provision_once(env: &Env, add: AddSecret) -> Result<Option<SecretString
 async fn setup_once(env: &Env, new_secret: bool) -> Result<Option<String>, String> {
     let dir = env.config_dir();
     std::fs::create_dir_all(&dir).map_err(|e| format!("config dir: {e}"))?;
-    let mut no_password = |_: &Path| -> Result<SecretString, CliError> {
-        Err(CliError::new(
+    let mut no_password = |_: &Path| -> Result<SecretString, PasswordFailure> {
+        Err(PasswordFailure::new(
             ExitCode::Usage,
-            "the soak keystore has no password",
+            CliError::new(ExitCode::Usage, "the soak keystore has no password"),
         ))
     };
     let opened = ConfigDir::open(&dir, REALM, &mut no_password, false)
-        .map_err(|e| format!("open config dir: {}", e.message))?;
+        .map_err(|e| format!("open config dir: {e}"))?;
     let opts = SetupOptions {
         realm: REALM.to_string(),
         provision: env.provision_options(AddSecret::Never),
@@ -313,7 +315,7 @@ async fn setup_once(env: &Env, new_secret: bool) -> Result<Option<String>, Strin
     )
     .await
     .map(|(outcome, _)| outcome.provisioned.new_secret.map(|n| n.key_id))
-    .map_err(|e| format!("setup: {} (exit {})", e.message, e.code.code()))
+    .map_err(|e| format!("setup: {e} (exit {})", e.exit_code().code()))
 }
 
 /// The realm's secret in the config directory's keystore.

@@ -21,7 +21,9 @@ use msgraph_keystore::keystore::FormatVersion;
 use msgraph_keystore::net::{build_client, HttpOptions};
 use msgraph_keystore::provision::{secret_display_name, NoProgress, ProvisionOptions};
 use msgraph_keystore::secret::{ExposeSecret, SecretString};
-use msgraph_keystore::setup::{run_setup, ConfigDir, SetupOptions};
+use msgraph_keystore::setup::{
+    run_setup, ConfigDir, PasswordFailure, SecretCleanup, SetupError, SetupOptions,
+};
 use setup_support::*;
 
 /// The code `rotate --remove-secret-id` exits with when it refuses a keyId.
@@ -377,12 +379,15 @@ async fn setup_clean_up_after_a_failed_write_removes_only_its_own_new_secret() {
         verify_wait: Duration::from_secs(10),
         verify_retry_interval: Duration::from_millis(10),
     };
-    let mut no_password = |_: &Path| -> Result<SecretString, CliError> {
-        Err(CliError::new(ExitCode::Usage, "no keystore password"))
+    let mut no_password = |_: &Path| -> Result<SecretString, PasswordFailure> {
+        Err(PasswordFailure::new(
+            ExitCode::Usage,
+            CliError::new(ExitCode::Usage, "no keystore password"),
+        ))
     };
     let opened = match ConfigDir::open(&b, REALM, &mut no_password, false) {
         Ok(d) => d,
-        Err(e) => panic!("open {}: {}", b.display(), e.message),
+        Err(e) => panic!("open {}: {e}", b.display()),
     };
 
     let scenario = FailScenario::setup();
@@ -406,10 +411,14 @@ async fn setup_clean_up_after_a_failed_write_removes_only_its_own_new_secret() {
         Err(e) => e,
     };
     assert!(
-        err.message
-            .contains("was removed from the application again"),
-        "{}",
-        err.message
+        matches!(
+            &err,
+            SetupError::CommitNewSecretUnused {
+                cleanup: SecretCleanup::Removed { .. },
+                ..
+            }
+        ),
+        "{err}"
     );
     assert_eq!(dir_state(&b), before, "b is unchanged");
     assert_eq!(

@@ -7,14 +7,13 @@ use super::realm_args::{self, AppArgs, Connection, RealmDirsArgs};
 use super::terminal::Terminal;
 use super::{GlobalOpts, Verbosity};
 use crate::auth::AuthArgs;
-use crate::cloud::Endpoints;
 use crate::exit::{CliError, ExitCode};
-use crate::graph::{parse_duration, EndpointArgs, GraphClient};
+use crate::graph::{parse_duration, EndpointArgs};
 use crate::k8s::{self, EckOutput};
 use crate::keystore::FormatVersion;
-use crate::provision::{self, ConsentOutcome, NoProgress, Progress, StderrProgress};
+use crate::provision::{self, NoProgress, Progress, StderrProgress};
 use crate::secret::{ExposeSecret, SecretString};
-use crate::setup::{self, ConfigDir, SetupOptions, SetupOutcome};
+use crate::setup::{self, rotate, ConfigDir, PasswordFailure, SetupOptions, SetupOutcome};
 
 /// How `setup` reports, or where it puts the secret for Kubernetes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -158,20 +157,13 @@ pub async fn run_setup(args: SetupArgs, global: &GlobalOpts) -> Result<ExitCode,
     let (mut outcome, new_secret) =
         setup::run_setup(&conn.graph, &conn.http, &dirs, &opts, progress.as_ref()).await?;
     drop(dirs);
-    outcome
-        .warnings
-        .extend(unnamed_cluster_warning(&args.app, &dir_paths, &label));
-    if let Some(new) = &outcome.provisioned.new_secret {
-        let others = outcome
-            .provisioned
-            .secrets
-            .iter()
-            .filter(|s| s.key_id != new.key_id)
-            .map(|s| s.display_name.as_deref());
-        outcome
-            .warnings
-            .extend(setup::retire::extra_secret_warning(others, &label));
-    }
+    let warnings = setup::setup_warnings(
+        &outcome,
+        &label,
+        args.app.cluster_name.is_some(),
+        dir_paths.first().map(PathBuf::as_path),
+    );
+    outcome.warnings.extend(warnings);
     if global.verbosity() > Verbosity::Silent {
         for warning in &outcome.warnings {
             eprintln!("WARNING: {warning}");
@@ -196,7 +188,9 @@ pub async fn run_setup(args: SetupArgs, global: &GlobalOpts) -> Result<ExitCode,
             }
             // stdout holds the manifest or the snippet: the consent advice goes to stderr.
             if global.verbosity() > Verbosity::Silent {
-                if let Some(consent) = consent_still_needed(&outcome.provisioned, &conn.endpoints) {
+                if let Some(consent) =
+                    setup::consent_still_needed(&outcome.provisioned, &conn.endpoints)
+                {
                     eprint!("{consent}");
                 }
             }
@@ -205,29 +199,8 @@ pub async fn run_setup(args: SetupArgs, global: &GlobalOpts) -> Result<ExitCode,
     Ok(outcome.exit_code())
 }
 
-/// `setup`'s warning when the secret's label falls back to the default cluster name: every
-/// cluster without `cluster.name` labels its secrets alike, so people cannot tell them apart.
-fn unnamed_cluster_warning(app: &AppArgs, dirs: &[PathBuf], label: &str) -> Option<String> {
-    if app.cluster_name.is_some() {
-        return None;
-    }
-    let Some(first) = dirs.first() else {
-        return Some(format!(
-            "--cluster-name is not given: this realm's client secrets are labelled '{label}', like those of every unnamed cluster in the tenant; pass --cluster-name"
-        ));
-    };
-    let named = crate::esconfig::EsYml::load(first)
-        .ok()
-        .and_then(|yml| yml.get("cluster.name"))
-        .is_some();
-    (!named).then(|| format!(
-        "cluster.name is not set in {}: this realm's client secrets are labelled '{label}', like those of every unnamed cluster in the tenant; set cluster.name (or pass --cluster-name) so `status` can tell the deployments apart",
-        first.join("elasticsearch.yml").display()
-    ))
-}
-
-/// The format of a keystore `setup` creates: explicit flag, else the version found under
-/// `--es-home`, else the current one.
+/// The format of a keystore `setup` creates: `--format-version` (checked here, as a flag),
+/// else what `setup::es_home` decides from `--target-es-version` / `--es-home`.
 fn new_keystore_version(args: &SetupArgs) -> Result<FormatVersion, CliError> {
     if let Some(v) = args.format_version {
         if !v.is_writable() {
@@ -235,17 +208,10 @@ fn new_keystore_version(args: &SetupArgs) -> Result<FormatVersion, CliError> {
         }
         return Ok(v);
     }
-    if let Some(es) = &args.target_es_version {
-        return Ok(FormatVersion::for_es_version(es)?);
-    }
-    if let Some(home) = &args.es_home {
-        if let Some(version) = setup::es_home::detect_es_version(home) {
-            if let Ok(v) = FormatVersion::for_es_version(&version) {
-                return Ok(v);
-            }
-        }
-    }
-    Ok(FormatVersion::LATEST)
+    Ok(setup::es_home::new_keystore_format(
+        args.target_es_version.as_deref(),
+        args.es_home.as_deref(),
+    )?)
 }
 
 /// What `setup` and `rotate` both start with: the Graph connection, the label of the secrets
@@ -264,7 +230,9 @@ fn connect_and_open(
     let realm = &dirs_args.realm;
     let label = app.secret_label(dir_paths.first().map(PathBuf::as_path), realm);
     let mut term = Terminal::stdio(global.verbosity());
-    let mut source = realm_args::password_source(&mut term, dirs_args.password_file.clone());
+    let mut ask = realm_args::password_source(&mut term, dirs_args.password_file.clone());
+    // The prompt's own failure passes through the setup layer with its exit code.
+    let mut source = |dir: &Path| ask(dir).map_err(|e| PasswordFailure::new(e.code, e));
     let dirs = dir_paths
         .iter()
         .map(|p| ConfigDir::open(p, realm, &mut source, move_misplaced))
@@ -325,23 +293,13 @@ fn emit_k8s(
     if args.order.is_none() && global.verbosity() > Verbosity::Silent {
         eprintln!("Assumed order 0 for realm {}: pass --order with a number no other realm of the cluster uses.", args.dirs.realm);
     }
-    let values = setup::realm_values(
+    let settings = setup::realm_values(
         client_id,
         &outcome.provisioned.tenant_id,
         Some(order),
         &args.endpoints.resolve()?.0,
-    );
-    let mut settings: Vec<(&str, String)> = vec![
-        ("order", order.to_string()),
-        ("client_id", values.client_id.clone()),
-        ("tenant_id", values.tenant_id.clone()),
-    ];
-    if let Some(h) = &values.access_token_host {
-        settings.push(("access_token_host", h.clone()));
-    }
-    if let Some(h) = &values.graph_host {
-        settings.push(("graph_host", h.clone()));
-    }
+    )
+    .settings(order);
     let out = EckOutput::build(
         args.namespace.as_deref(),
         &secret_name,
@@ -435,7 +393,7 @@ fn print_setup_summary(
             "Nothing changed: the tenant and every config directory were already set up.\n",
         );
     }
-    if let Some(consent) = consent_still_needed(p, &conn.endpoints) {
+    if let Some(consent) = setup::consent_still_needed(p, &conn.endpoints) {
         out.push_str(&consent);
     }
     if let Some(report) = &outcome.verify {
@@ -463,25 +421,6 @@ fn print_setup_summary(
         }
     }
     print!("{out}");
-}
-
-/// What to tell the user when the realm's permissions still lack admin consent (the caller
-/// may not grant it, or `--no-consent` skipped it), with the instructions for an admin.
-fn consent_still_needed(p: &provision::Provisioned, endpoints: &Endpoints) -> Option<String> {
-    match &p.consent {
-        ConsentOutcome::Forbidden { instructions } => Some(format!(
-            "\nAdmin consent is still needed (the signed-in caller may not grant it):\n{instructions}\n"
-        )),
-        ConsentOutcome::Skipped if !p.missing_permissions.is_empty() => {
-            let app_id = p.app_id.as_deref()?;
-            Some(format!(
-                "\nAdmin consent was not granted (--no-consent); still missing: {}.\n{}\n",
-                p.missing_permissions.join(", "),
-                provision::admin_consent_instructions(&p.tenant_id, app_id, endpoints)
-            ))
-        }
-        _ => None,
-    }
 }
 
 /// The steps that remain manual after `setup`. The restart is only asked for when files
@@ -520,65 +459,58 @@ pub async fn run_rotate(args: RotateArgs, global: &GlobalOpts) -> Result<ExitCod
         false,
         global,
     )?;
-    for dir in &dirs {
-        if dir.realm_yml(&args.dirs.realm)?.client_id.is_none() {
-            return Err(CliError::new(
-                ExitCode::Config,
-                format!(
-                    "{} has no client_id for realm {}; run `setup` first (rotate only replaces the secret of a configured realm)",
-                    dir.yml.path().display(),
-                    args.dirs.realm
-                ),
-            ));
-        }
-    }
+    let realm = &args.dirs.realm;
+    rotate::check_configured(&dirs, realm)?;
+    let provision = args.app.provision_options(&conn.endpoints, &label);
     if !args.remove_secret_id.is_empty() {
-        return remove_named(&args, &conn, &dirs, global).await;
+        let removed = rotate::remove_named(
+            &conn.graph,
+            &dirs,
+            realm,
+            &provision,
+            &args.remove_secret_id,
+        )
+        .await?;
+        render_named_removal(&args, &removed, global)?;
+        return Ok(ExitCode::Ok);
     }
     if args.finish {
-        return finish_rotation(&args, &conn, &dirs, &label, global).await;
+        let removed = rotate::finish(
+            &conn.graph,
+            &conn.http,
+            &conn.endpoints,
+            &dirs,
+            realm,
+            &label,
+            &provision,
+        )
+        .await?;
+        render_finish(&args, &removed, &dir_paths, global)?;
+        return Ok(ExitCode::Ok);
     }
     let progress = progress_for(global);
-    let mut provision = args.app.provision_options(&conn.endpoints, &label);
-    // Read what the directories hold before replacing it: the new secret's display name
-    // records which keyId it replaces, the only secret this rotation may remove.
-    let (replaces, mut kept) = setup::retire::rotation_predecessors(
-        &conn.graph,
-        &conn.http,
-        &conn.endpoints,
-        &dirs,
-        &args.dirs.realm,
-        &provision,
-    )
-    .await?;
-    provision.credential_name = provision::secret_display_name_replacing(&label, &replaces);
-    let opts = SetupOptions {
-        realm: args.dirs.realm.clone(),
+    let request = rotate::RotateRequest {
+        realm: realm.clone(),
+        label,
         provision,
-        new_secret: true,
-        order: None,
-        new_keystore_version: FormatVersion::LATEST,
-        endpoints: conn.endpoints.clone(),
-        dry_run: false,
-        verify: true,
+        keep_old: args.keep_old,
         verify_wait: args.verify_wait,
         verify_retry_interval: Duration::from_secs(3),
     };
-    let (outcome, _) = setup::run_setup(&conn.graph, &conn.http, &dirs, &opts, progress.as_ref())
-        .await
-        .map_err(|e| CliError::new(e.code, format!("{e}; previous client secrets were kept")))?;
-    drop(dirs);
-    let mut retired = retire_old_secrets(
+    let rotation = rotate::rotate(
         &conn.graph,
-        &outcome,
-        &label,
-        args.keep_old,
+        &conn.http,
+        &conn.endpoints,
+        dirs,
+        request,
         progress.as_ref(),
     )
     .await?;
-    kept.append(&mut retired.kept);
-    retired.kept = kept;
-
+    let rotate::Rotation {
+        outcome,
+        replaces,
+        retired,
+    } = &rotation;
     let code = outcome.exit_code();
     match args.output {
         realm_args::OutputFormat::Json => realm_args::print_json(&serde_json::json!({
@@ -589,7 +521,7 @@ pub async fn run_rotate(args: RotateArgs, global: &GlobalOpts) -> Result<ExitCod
             "unattributed_secrets": retired.unattributed,
         }))?,
         realm_args::OutputFormat::Text if global.verbosity() > Verbosity::Silent => {
-            print_setup_summary(&outcome, &conn, None, global);
+            print_setup_summary(outcome, &conn, None, global);
             if retired.removed.is_empty() {
                 println!(
                     "No previous secret was removed{}.",
@@ -608,7 +540,7 @@ pub async fn run_rotate(args: RotateArgs, global: &GlobalOpts) -> Result<ExitCod
                     retired.removed.join(", ")
                 );
             }
-            print!("{}", render_retired_notes(&retired, &dir_paths));
+            print!("{}", render_retired_notes(retired, &dir_paths));
             println!("Remember: the realm reads its client secret only at node start; copy the keystore to every node and do a rolling restart now.");
             if !retired.removed.is_empty() {
                 println!("Nodes not restarted yet still use the removed secret: they fail to get a Graph token once their current one expires (within about an hour). Use --keep-old to remove the old secret only after the restart.");
@@ -617,43 +549,6 @@ pub async fn run_rotate(args: RotateArgs, global: &GlobalOpts) -> Result<ExitCod
         realm_args::OutputFormat::Text => {}
     }
     Ok(code)
-}
-
-/// After a verified rotation, remove the secret(s) the config directories held before it
-/// (recorded in the new secret's display name), and nothing else.
-async fn retire_old_secrets(
-    graph: &GraphClient,
-    outcome: &SetupOutcome,
-    label: &str,
-    keep_old: bool,
-    progress: &dyn Progress,
-) -> Result<setup::retire::Retired, CliError> {
-    let verified = outcome
-        .verify
-        .as_ref()
-        .is_some_and(|r| r.exit_code() == ExitCode::Ok);
-    let (Some(new), Some(object_id)) = (
-        &outcome.provisioned.new_secret,
-        &outcome.provisioned.app_object_id,
-    ) else {
-        return Ok(Default::default());
-    };
-    if keep_old || !verified {
-        if !verified {
-            progress.step("The new secret is not verified yet: previous secrets are kept");
-        }
-        return Ok(Default::default());
-    }
-    let app = graph.get_application(object_id).await?;
-    progress.step("Removing the secret(s) the new one replaced");
-    setup::retire::retire_replaced(
-        graph,
-        &app,
-        setup::retire::Successor::New(new),
-        std::slice::from_ref(&new.value),
-        label,
-    )
-    .await
 }
 
 /// The secrets a removing step kept, and the tool-made ones nothing here attributes, as text.
@@ -682,75 +577,17 @@ fn render_retired_notes(retired: &setup::retire::Retired, dirs: &[PathBuf]) -> S
     out
 }
 
-/// `rotate --finish`: the secret every config directory holds must work; then the secret(s)
-/// its display name records it replaced are removed (see `setup::retire`), nothing else.
-async fn finish_rotation(
+/// What `rotate --finish` did.
+fn render_finish(
     args: &RotateArgs,
-    conn: &Connection,
-    dirs: &[ConfigDir],
-    label: &str,
+    removed: &rotate::Removed,
+    dirs: &[PathBuf],
     global: &GlobalOpts,
-) -> Result<ExitCode, CliError> {
-    let realm = &args.dirs.realm;
-    let mut current: Option<SecretString> = None;
-    for dir in dirs {
-        let secret = dir.client_secret(realm)?.ok_or_else(|| {
-            CliError::new(
-                ExitCode::Config,
-                format!(
-                    "{} holds no client secret for realm {realm}; run `rotate` (without --finish) or `setup`",
-                    crate::keystore::keystore_path(&dir.dir).display()
-                ),
-            )
-        })?;
-        match &current {
-            Some(prev) if prev.expose_secret() != secret.expose_secret() => {
-                return Err(CliError::new(
-                    ExitCode::Config,
-                    format!(
-                        "the config directories hold different client secrets for realm {realm} ({} differs); copy the rotated keystore to every node before --finish",
-                        dir.dir.display()
-                    ),
-                ))
-            }
-            Some(_) => {}
-            None => current = Some(secret),
-        }
-    }
-    let Some(current) = current else {
-        return Err(CliError::usage(
-            "rotate --finish needs at least one --config directory",
-        ));
-    };
-    let (client_id, tenant_id) = realm_ids(dirs, realm)?;
-    // The secret in use must work before anything is removed.
-    crate::auth::client_credentials_token(
-        &conn.http,
-        &conn.endpoints.access_token_host,
-        &tenant_id,
-        &client_id,
-        &current,
-        setup::verify::REALM_SCOPE,
-    )
-    .await
-    .map_err(|e| {
-        CliError::new(
-            crate::exit::UserFacing::exit_code(&e),
-            format!("the client secret in the keystore does not work ({e}); nothing was removed"),
-        )
-    })?;
-    let app = configured_app(args, conn, label, &client_id).await?;
-    let retired = setup::retire::retire_replaced(
-        &conn.graph,
-        &app,
-        setup::retire::Successor::InUse(&current),
-        std::slice::from_ref(&current),
-        label,
-    )
-    .await?;
+) -> Result<(), CliError> {
+    let retired = &removed.retired;
     match args.output {
         realm_args::OutputFormat::Json => realm_args::print_json(&serde_json::json!({
-            "client_id": client_id,
+            "client_id": removed.client_id,
             "removed_secrets": retired.removed,
             "kept_secrets": retired.kept,
             "unattributed_secrets": retired.unattributed,
@@ -765,33 +602,23 @@ async fn finish_rotation(
                     retired.removed.join(", ")
                 );
             }
-            print!("{}", render_retired_notes(&retired, &args.dirs.dirs()?));
+            print!("{}", render_retired_notes(retired, dirs));
         }
         realm_args::OutputFormat::Text => {}
     }
-    Ok(ExitCode::Ok)
+    Ok(())
 }
 
-/// `rotate --remove-secret-id KEYID…`: remove the named tool-made secrets, refusing any that a
-/// given config directory holds (see `setup::retire::remove_named`).
-async fn remove_named(
+/// What `rotate --remove-secret-id` did.
+fn render_named_removal(
     args: &RotateArgs,
-    conn: &Connection,
-    dirs: &[ConfigDir],
+    removed: &rotate::Removed,
     global: &GlobalOpts,
-) -> Result<ExitCode, CliError> {
-    let realm = &args.dirs.realm;
-    let held = setup::retire::held_secrets(dirs, realm)?;
-    let (client_id, _) = realm_ids(dirs, realm)?;
-    let label = args
-        .app
-        .secret_label(dirs.first().map(|d| d.dir.as_path()), realm);
-    let app = configured_app(args, conn, &label, &client_id).await?;
-    let retired =
-        setup::retire::remove_named(&conn.graph, &app, &args.remove_secret_id, &held).await?;
+) -> Result<(), CliError> {
+    let retired = &removed.retired;
     match args.output {
         realm_args::OutputFormat::Json => realm_args::print_json(&serde_json::json!({
-            "client_id": client_id,
+            "client_id": removed.client_id,
             "removed_secrets": retired.removed,
         }))?,
         realm_args::OutputFormat::Text if global.verbosity() > Verbosity::Silent => println!(
@@ -801,48 +628,5 @@ async fn remove_named(
         ),
         realm_args::OutputFormat::Text => {}
     }
-    Ok(ExitCode::Ok)
-}
-
-/// The realm's client_id and tenant_id from the first config directory's yml.
-fn realm_ids(dirs: &[ConfigDir], realm: &str) -> Result<(String, String), CliError> {
-    let Some(first) = dirs.first() else {
-        return Err(CliError::usage(
-            "rotate needs at least one --config directory",
-        ));
-    };
-    let realm_yml = first.realm_yml(realm)?;
-    match (realm_yml.client_id, realm_yml.tenant_id) {
-        (Some(client_id), Some(tenant_id)) => Ok((client_id, tenant_id)),
-        _ => Err(CliError::new(
-            ExitCode::Config,
-            format!(
-                "{} lacks the realm's client_id or tenant_id; run `setup`",
-                first.yml.path().display()
-            ),
-        )),
-    }
-}
-
-/// The application the realm is configured for (its `client_id`), read fresh.
-async fn configured_app(
-    args: &RotateArgs,
-    conn: &Connection,
-    label: &str,
-    client_id: &str,
-) -> Result<crate::graph::models::Application, CliError> {
-    let mut opts = args.app.provision_options(&conn.endpoints, label);
-    opts.configured_client_id = Some(client_id.to_string());
-    let found = provision::find_app(&conn.graph, &opts)
-        .await?
-        .ok_or_else(|| {
-            CliError::new(
-                ExitCode::Config,
-                format!(
-                "the application {client_id} configured for realm {} no longer exists; run `setup`",
-                args.dirs.realm
-            ),
-            )
-        })?;
-    Ok(found.app)
+    Ok(())
 }

@@ -7,10 +7,10 @@ use super::realm_args::{self, AppArgs, OutputFormat, RealmDirsArgs};
 use super::terminal::Terminal;
 use super::{GlobalOpts, Verbosity};
 use crate::auth::AuthArgs;
-use crate::esconfig::EsYml;
 use crate::exit::{CliError, ExitCode};
 use crate::graph::EndpointArgs;
-use crate::setup::status::{self, LocalRealm, StatusReport, WARN_DAYS};
+use crate::setup::status::{self, StatusReport, WARN_DAYS};
+use crate::setup::PasswordFailure;
 
 /// Show the realm's application, permissions and secret expiry; compare config directories.
 #[derive(Debug, clap::Args)]
@@ -39,23 +39,13 @@ pub async fn run(args: StatusArgs, global: &GlobalOpts) -> Result<ExitCode, CliE
     let dirs = args.dirs.dirs_if_any();
     let mut local = Vec::new();
     let mut term = Terminal::stdio(global.verbosity());
-    let mut passwords = realm_args::password_source(&mut term, args.dirs.password_file.clone());
+    let mut ask = realm_args::password_source(&mut term, args.dirs.password_file.clone());
+    // The prompt's own failure passes through the setup layer with its exit code.
+    let mut passwords =
+        |dir: &std::path::Path| ask(dir).map_err(|e| PasswordFailure::new(e.code, e));
     for dir in &dirs {
-        crate::setup::local::check_config_dir(dir)?;
-        let yml = EsYml::load(dir)?;
-        let realm = yml.realm(&args.dirs.realm)?;
-        let secret = match realm_args::open_keystore_read_only(dir, &mut passwords)? {
-            None => None,
-            Some(ks) => ks.get_string(&crate::setup::client_secret_key(&args.dirs.realm))?,
-        };
-        local.push(LocalRealm {
-            config_dir: dir.display().to_string(),
-            client_id: realm.client_id,
-            tenant_id: realm.tenant_id,
-            client_secret: secret,
-        });
+        local.push(status::read_local(dir, &args.dirs.realm, &mut passwords)?);
     }
-    drop(passwords);
 
     let conn = realm_args::connect(
         &args.auth,

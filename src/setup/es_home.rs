@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use crate::keystore::{FormatVersion, KeystoreError};
+
 /// The plugin that provides the `microsoft_graph` realm (ES 8.19/9.1+).
 pub const REALM_PLUGIN: &str = "microsoft-graph-authz";
 
@@ -21,6 +23,23 @@ pub fn detect_es_version(home: &Path) -> Option<String> {
                 .filter(char::is_ascii_digit)
                 .map(|_| version.to_string())
         })
+}
+
+/// The format of a keystore `setup` creates when `--format-version` is not given: the one
+/// for `--target-es-version` (refused when it is not a version this tool writes for), else
+/// the one for the version installed under `--es-home` (ignored when it cannot be told or
+/// is not supported), else the current one.
+pub fn new_keystore_format(
+    target_es_version: Option<&str>,
+    es_home: Option<&Path>,
+) -> Result<FormatVersion, KeystoreError> {
+    if let Some(es) = target_es_version {
+        return FormatVersion::for_es_version(es);
+    }
+    let detected = es_home
+        .and_then(detect_es_version)
+        .and_then(|version| FormatVersion::for_es_version(&version).ok());
+    Ok(detected.unwrap_or(FormatVersion::LATEST))
 }
 
 /// Whether the realm's plugin is installed under `home/plugins`.
@@ -50,5 +69,39 @@ mod tests {
         assert_eq!(detect_es_version(home.path()).as_deref(), Some("9.1.0"));
         std::fs::create_dir_all(home.path().join("plugins").join(REALM_PLUGIN)).unwrap();
         assert!(realm_plugin_installed(home.path()));
+    }
+
+    #[test]
+    fn a_new_keystore_takes_the_target_version_else_the_installed_one_else_the_latest() {
+        let home = tempfile::tempdir().unwrap();
+        let home = home.path();
+        assert_eq!(
+            new_keystore_format(None, None).unwrap(),
+            FormatVersion::LATEST
+        );
+        // Nothing installed to read: the latest.
+        assert_eq!(
+            new_keystore_format(None, Some(home)).unwrap(),
+            FormatVersion::LATEST
+        );
+        std::fs::create_dir_all(home.join("lib")).unwrap();
+        std::fs::write(home.join("lib/elasticsearch-7.17.3.jar"), b"").unwrap();
+        assert_eq!(
+            new_keystore_format(None, Some(home)).unwrap(),
+            FormatVersion::V4
+        );
+        // The explicit target wins over what is installed.
+        assert_eq!(
+            new_keystore_format(Some("8.12"), Some(home)).unwrap(),
+            FormatVersion::V5
+        );
+        // A target this tool cannot write for is an error; an installed one is ignored.
+        assert!(new_keystore_format(Some("5.6"), None).is_err());
+        std::fs::remove_file(home.join("lib/elasticsearch-7.17.3.jar")).unwrap();
+        std::fs::write(home.join("lib/elasticsearch-5.6.0.jar"), b"").unwrap();
+        assert_eq!(
+            new_keystore_format(None, Some(home)).unwrap(),
+            FormatVersion::LATEST
+        );
     }
 }

@@ -15,10 +15,11 @@
 use std::path::{Path, PathBuf};
 
 use crate::esconfig::{self, EsYml, RealmYml};
-use crate::exit::{CliError, ExitCode};
 use crate::fsutil::{self, PreparedFile, ReplaceStep, Seen};
 use crate::keystore::{self, FormatVersion, Keystore, KeystoreLock};
 use crate::secret::{ExposeSecret, SecretString};
+
+use super::error::{CommitError, ConfigDirError, PasswordFailure, MOVE_MISPLACED_REMEDY};
 
 /// Temp name for a new `elasticsearch.yml`, next to it (the keystore's is
 /// `elasticsearch.keystore.tmp`, chosen by Elasticsearch).
@@ -57,7 +58,7 @@ enum YmlEdit {
 }
 
 /// Where a protected keystore's password comes from; called once per protected keystore.
-pub type PasswordSource<'a> = dyn FnMut(&Path) -> Result<SecretString, CliError> + 'a;
+pub type PasswordSource<'a> = dyn FnMut(&Path) -> Result<SecretString, PasswordFailure> + 'a;
 
 impl ConfigDir {
     /// Lock and read `dir` for realm `realm`. Refuses what Elasticsearch would refuse at start
@@ -68,7 +69,7 @@ impl ConfigDir {
         realm: &str,
         password: &mut PasswordSource<'_>,
         move_misplaced: bool,
-    ) -> Result<ConfigDir, CliError> {
+    ) -> Result<ConfigDir, ConfigDirError> {
         check_config_dir(dir)?;
         let lock = keystore::lock(dir)?;
         let (yml, yml_seen) = load_yml(dir)?;
@@ -93,11 +94,7 @@ impl ConfigDir {
         };
         let misplaced = opened.misplaced_settings(realm);
         if !misplaced.is_empty() && !move_misplaced {
-            return Err(misplaced_error(
-                dir,
-                &misplaced,
-                "run `msgraph-keystore setup --move-misplaced-settings` to move it to elasticsearch.yml",
-            ));
+            return Err(misplaced_error(dir, &misplaced, MOVE_MISPLACED_REMEDY));
         }
         Ok(opened)
     }
@@ -111,14 +108,14 @@ impl ConfigDir {
     }
 
     /// What the yml says about the realm.
-    pub fn realm_yml(&self, realm: &str) -> Result<RealmYml, CliError> {
-        Ok(self.yml.realm(realm)?)
+    pub fn realm_yml(&self, realm: &str) -> Result<RealmYml, esconfig::EsConfigError> {
+        self.yml.realm(realm)
     }
 
     /// The realm's settings as the user configured them: the yml's, completed by non-secure
     /// settings found in the keystore by mistake (which `plan` moves to the yml). A
     /// `client_id` left in the keystore still names the user's application.
-    pub fn configured(&self, realm: &str) -> Result<RealmYml, CliError> {
+    pub fn configured(&self, realm: &str) -> Result<RealmYml, ConfigDirError> {
         let mut found = self.yml.realm(realm)?;
         let Some(ks) = &self.keystore else {
             return Ok(found);
@@ -148,10 +145,13 @@ impl ConfigDir {
     }
 
     /// The realm's client secret from the keystore, if there is one.
-    pub fn client_secret(&self, realm: &str) -> Result<Option<SecretString>, CliError> {
+    pub fn client_secret(
+        &self,
+        realm: &str,
+    ) -> Result<Option<SecretString>, keystore::KeystoreError> {
         match &self.keystore {
             None => Ok(None),
-            Some(ks) => Ok(ks.get_string(&client_secret_key(realm))?),
+            Some(ks) => ks.get_string(&client_secret_key(realm)),
         }
     }
 
@@ -163,7 +163,7 @@ impl ConfigDir {
         values: &RealmValues,
         secret: Option<&SecretString>,
         new_keystore_version: FormatVersion,
-    ) -> Result<DirPlan, CliError> {
+    ) -> Result<DirPlan, ConfigDirError> {
         self.plan_with(realm, values, secret, new_keystore_version, true)
     }
 
@@ -175,7 +175,7 @@ impl ConfigDir {
         values: &RealmValues,
         secret: Option<&SecretString>,
         new_keystore_version: FormatVersion,
-    ) -> Result<DirPlan, CliError> {
+    ) -> Result<DirPlan, ConfigDirError> {
         self.plan_with(realm, values, secret, new_keystore_version, false)
     }
 
@@ -186,7 +186,7 @@ impl ConfigDir {
         secret: Option<&SecretString>,
         new_keystore_version: FormatVersion,
         take_save_key: bool,
-    ) -> Result<DirPlan, CliError> {
+    ) -> Result<DirPlan, ConfigDirError> {
         let mut yml = self.yml.clone();
         let mut yml_edits = Vec::new();
         let mut notes = Vec::new();
@@ -318,21 +318,9 @@ impl ConfigDir {
 }
 
 /// The refusal for the realm's non-secure settings found in `dir`'s keystore (at least one),
-/// in Elasticsearch's own words (it refuses to start with this message, so a search for the
-/// startup error finds this one too), followed by `remedy`.
-pub fn misplaced_error(dir: &Path, misplaced: &[String], remedy: &str) -> CliError {
-    let first = misplaced.first().map(String::as_str).unwrap_or_default();
-    let others = match misplaced.len() {
-        0 | 1 => String::new(),
-        n => format!(" (and {} more: [{}])", n - 1, misplaced[1..].join("], [")),
-    };
-    CliError::new(
-        ExitCode::Config,
-        format!(
-            "{}: Setting [{first}] is a non-secure setting and must be stored inside elasticsearch.yml, but was found inside the Elasticsearch keystore{others}; {remedy}, or remove it with `msgraph-keystore keystore remove {first}`",
-            keystore::keystore_path(dir).display(),
-        ),
-    )
+/// in Elasticsearch's own words, followed by `remedy` (see [`ConfigDirError::Misplaced`]).
+pub fn misplaced_error(dir: &Path, misplaced: &[String], remedy: &'static str) -> ConfigDirError {
+    ConfigDirError::misplaced(dir, misplaced.to_vec(), remedy)
 }
 
 /// The realm's non-secure values as they should end up in `elasticsearch.yml`.
@@ -346,6 +334,25 @@ pub struct RealmValues {
     pub access_token_host: Option<String>,
     /// Only when not the realm's default.
     pub graph_host: Option<String>,
+}
+
+impl RealmValues {
+    /// The realm's settings for a configuration written elsewhere than `elasticsearch.yml`
+    /// (the ECK nodeSets snippet): `order`, the IDs, and a host only when not the default.
+    pub fn settings(&self, order: i64) -> Vec<(&'static str, String)> {
+        let mut settings = vec![
+            ("order", order.to_string()),
+            ("client_id", self.client_id.clone()),
+            ("tenant_id", self.tenant_id.clone()),
+        ];
+        if let Some(h) = &self.access_token_host {
+            settings.push(("access_token_host", h.clone()));
+        }
+        if let Some(h) = &self.graph_host {
+            settings.push(("graph_host", h.clone()));
+        }
+        settings
+    }
 }
 
 /// The keystore setting that holds the realm's client secret.
@@ -390,15 +397,6 @@ impl DirPlan {
     }
 }
 
-/// Why [`commit_all`] failed, and what had been replaced by then.
-#[derive(Debug)]
-pub struct CommitFailure {
-    pub error: CliError,
-    /// Files already renamed into place when it failed; empty means nothing changed in any
-    /// config directory.
-    pub replaced: Vec<PathBuf>,
-}
-
 /// What [`commit_all`] writes for one file: the prepared replacement and what it came from,
 /// so the change can be made again on a file another program changed meanwhile.
 struct Pending<'a> {
@@ -417,7 +415,7 @@ impl Pending<'_> {
     }
 
     /// Read the target again and prepare this run's change made on top of it.
-    fn reapply(&mut self) -> Result<(), CliError> {
+    fn reapply(&mut self) -> Result<(), ConfigDirError> {
         tracing::info!(
             "{} was changed by another program; making this run's change again on top of it",
             self.target().display()
@@ -431,7 +429,7 @@ impl Pending<'_> {
                 let current = again
                     .as_ref()
                     .or(self.plan.keystore_after.as_ref())
-                    .ok_or_else(|| CliError::new(ExitCode::Software, "no keystore to re-apply"))?;
+                    .ok_or(ConfigDirError::Internal("no keystore to re-apply"))?;
                 let fresh = keystore::file::reapply(&self.plan.dir, current)?;
                 self.file = Some(keystore::prepare_save(&self.plan.dir, &fresh)?);
                 *again = Some(fresh);
@@ -442,7 +440,7 @@ impl Pending<'_> {
 }
 
 /// The plan's yml edits made again on the file as it is now.
-fn reapply_yml(plan: &DirPlan) -> Result<(String, Seen), CliError> {
+fn reapply_yml(plan: &DirPlan) -> Result<(String, Seen), ConfigDirError> {
     let (mut yml, seen) = load_yml(&plan.dir)?;
     yml.check_realm(&plan.realm)?;
     for edit in &plan.yml_edits {
@@ -463,24 +461,25 @@ fn reapply_yml(plan: &DirPlan) -> Result<(String, Seen), CliError> {
 }
 
 /// The new yml `text` ready to replace the file in state `seen`.
-fn prepare_yml(plan: &DirPlan, (text, seen): &(String, Seen)) -> Result<PreparedFile, CliError> {
+fn prepare_yml(
+    plan: &DirPlan,
+    (text, seen): &(String, Seen),
+) -> Result<PreparedFile, ConfigDirError> {
     let mode = existing_mode(&plan.yml_path).unwrap_or(NEW_YML_MODE);
     fsutil::prepare_replace(&plan.yml_path, YML_TEMP_NAME, text.as_bytes(), mode)
         .map(|f| f.expecting(Some(seen.clone())))
-        .map_err(|e| write_error(&plan.yml_path, e))
+        .map_err(|e| ConfigDirError::write(&plan.yml_path, e))
 }
 
 /// Read `elasticsearch.yml` and the state of the file it came from. `EsYml::load` reads the
 /// file itself, so the state is taken right after and must hold the same bytes; a write in
 /// between makes both be read again.
-fn load_yml(dir: &Path) -> Result<(EsYml, Seen), CliError> {
+fn load_yml(dir: &Path) -> Result<(EsYml, Seen), ConfigDirError> {
     for _ in 0..=keystore::file::MAX_REAPPLY {
         let yml = EsYml::load(dir)?;
-        let seen = Seen::now(yml.path()).map_err(|e| {
-            CliError::new(
-                ExitCode::IoError,
-                format!("cannot read {}: {e}", yml.path().display()),
-            )
+        let seen = Seen::now(yml.path()).map_err(|source| ConfigDirError::YmlUnreadable {
+            path: yml.path().to_path_buf(),
+            source,
         })?;
         let bytes = match seen {
             Seen::Absent => None,
@@ -490,13 +489,9 @@ fn load_yml(dir: &Path) -> Result<(EsYml, Seen), CliError> {
             return Ok((yml, seen));
         }
     }
-    Err(CliError::new(
-        ExitCode::TempFail,
-        format!(
-            "{} kept changing while it was read (another program is writing it); run the command again when it is done",
-            dir.join(esconfig::ES_YML).display()
-        ),
-    ))
+    Err(ConfigDirError::YmlKeptChanging {
+        path: dir.join(esconfig::ES_YML),
+    })
 }
 
 /// Write every plan, all or none: each new file is first written and fsynced as a temp file
@@ -512,13 +507,9 @@ fn load_yml(dir: &Path) -> Result<(EsYml, Seen), CliError> {
 /// made on top of it (before anything is renamed when the change is seen then, else just
 /// before that file's rename); after [`keystore::file::MAX_REAPPLY`] attempts, or when the
 /// edits no longer apply, the commit stops with a message naming the file.
-pub fn commit_all(plans: &[DirPlan]) -> Result<usize, CommitFailure> {
-    let untouched = |error: CliError| CommitFailure {
-        error: CliError::new(
-            error.code,
-            format!("{error}; nothing was changed in any config directory"),
-        ),
-        replaced: Vec::new(),
+pub fn commit_all(plans: &[DirPlan]) -> Result<usize, CommitError> {
+    let untouched = |source: ConfigDirError| CommitError::NothingChanged {
+        source: Box::new(source),
     };
     // Encrypting a keystore costs a key derivation (210,000 PBKDF2 iterations for format 6)
     // unless one was pre-derived at load: with many directories, prepare them on every core.
@@ -552,7 +543,7 @@ pub fn commit_all(plans: &[DirPlan]) -> Result<usize, CommitFailure> {
         let unchanged = match &p.file {
             Some(file) => file
                 .unchanged()
-                .map_err(|e| untouched(write_error(&p.target, e)))?,
+                .map_err(|e| untouched(ConfigDirError::write(&p.target, e)))?,
             None => true,
         };
         if !unchanged {
@@ -562,21 +553,13 @@ pub fn commit_all(plans: &[DirPlan]) -> Result<usize, CommitFailure> {
     // From here a failure can only be a rename (or the fsync after it); files not yet
     // renamed are dropped with the iterator, which removes their temp files.
     let mut replaced: Vec<PathBuf> = Vec::new();
-    let mut sync_failure: Option<CliError> = None;
-    let failed = |error: CliError, replaced: Vec<PathBuf>| {
-        let done = replaced
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
-        let message = if replaced.is_empty() {
-            format!("{error}; nothing was changed in any config directory")
+    let mut sync_failure: Option<ConfigDirError> = None;
+    let failed = |source: ConfigDirError, replaced: Vec<PathBuf>| {
+        let source = Box::new(source);
+        if replaced.is_empty() {
+            CommitError::NothingChanged { source }
         } else {
-            format!("{error}; already replaced: {done}; run the command again to finish the others")
-        };
-        CommitFailure {
-            error: CliError::new(error.code, message),
-            replaced,
+            CommitError::PartlyReplaced { source, replaced }
         }
     };
     for mut p in pending {
@@ -584,7 +567,7 @@ pub fn commit_all(plans: &[DirPlan]) -> Result<usize, CommitFailure> {
         let mut attempts = 0;
         loop {
             let Some(file) = p.file.take() else {
-                let error = CliError::new(ExitCode::Software, "a prepared file went missing");
+                let error = ConfigDirError::Internal("a prepared file went missing");
                 return Err(failed(error, replaced));
             };
             match file.commit() {
@@ -595,7 +578,7 @@ pub fn commit_all(plans: &[DirPlan]) -> Result<usize, CommitFailure> {
                 Err(e) if fsutil::failed_step(&e) == Some(ReplaceStep::SyncDirectory) => {
                     // Renamed, but the directory entry may not survive a crash: finish the
                     // others and report it.
-                    sync_failure.get_or_insert_with(|| write_error(&target, e));
+                    sync_failure.get_or_insert_with(|| ConfigDirError::write(&target, e));
                     replaced.push(target);
                     break;
                 }
@@ -607,27 +590,17 @@ pub fn commit_all(plans: &[DirPlan]) -> Result<usize, CommitFailure> {
                         return Err(failed(error, replaced));
                     }
                 }
-                Err(e) => return Err(failed(write_error(&target, e), replaced)),
+                Err(e) => return Err(failed(ConfigDirError::write(&target, e), replaced)),
             }
         }
     }
     match sync_failure {
         None => Ok(replaced.len()),
         // Every file was renamed, so the message must not read as if nothing changed.
-        Some(error) => {
-            let done = replaced
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ");
-            let message = format!(
-                "{error}; every file was replaced ({done}), but a crash or power loss now could undo some of the renames: run the command again to make sure"
-            );
-            Err(CommitFailure {
-                error: CliError::new(error.code, message),
-                replaced,
-            })
-        }
+        Some(source) => Err(CommitError::NotDurable {
+            source: Box::new(source),
+            replaced,
+        }),
     }
 }
 
@@ -635,7 +608,7 @@ pub fn commit_all(plans: &[DirPlan]) -> Result<usize, CommitFailure> {
 /// directory is writable, the temp name is free (a stale temp file is removed, as the real
 /// write would), and the file's owner would not change. Meant to run before anything is
 /// created in the tenant, so an unwritable directory does not cost a client secret.
-pub fn probe_writable(plan: &DirPlan) -> Result<(), CliError> {
+pub fn probe_writable(plan: &DirPlan) -> Result<(), ConfigDirError> {
     let mut targets: Vec<(PathBuf, &str)> = Vec::new();
     if plan.keystore_after.is_some() {
         targets.push((
@@ -649,7 +622,7 @@ pub fn probe_writable(plan: &DirPlan) -> Result<(), CliError> {
     for (target, temp_name) in targets {
         // An empty temp file, removed again when the prepared file is dropped.
         let probe = fsutil::prepare_replace(&target, temp_name, b"", 0o600)
-            .map_err(|e| write_error(&target, e))?;
+            .map_err(|e| ConfigDirError::write(&target, e))?;
         drop(probe);
     }
     Ok(())
@@ -706,65 +679,44 @@ fn existing_mode(path: &Path) -> Option<u32> {
         .map(|m| m.permissions().mode() & 0o7777)
 }
 
-fn write_error(path: &Path, err: std::io::Error) -> CliError {
-    if fsutil::changed_since_read(&err) {
-        return CliError::new(
-            ExitCode::TempFail,
-            format!(
-                "{} was changed by another program while this command ran, again each time it was read; run the command again when that program is done",
-                path.display()
-            ),
-        );
-    }
-    if let Some(why) = fsutil::not_replaceable(&err) {
-        return CliError::new(
-            ExitCode::Config,
-            format!("cannot replace {}: {why}", path.display()),
-        );
-    }
-    if fsutil::is_mount_point_error(&err) {
-        return CliError::new(
-            ExitCode::Config,
-            format!(
-                "cannot replace {}: it is a mount point of its own (a single-file bind mount such as `docker run -v`, or a Kubernetes subPath) and cannot be renamed over ({err}); mount its directory instead of the single file",
-                path.display()
-            ),
-        );
-    }
-    if let Some(refused) = fsutil::owner_change(&err) {
-        return CliError::new(
-            ExitCode::Config,
-            format!(
-                "{}: replacing it would change its owner (uid {}); run as that user",
-                path.display(),
-                refused.owner_uid
-            ),
-        );
-    }
-    let code = match err.kind() {
-        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
-            ExitCode::Config
-        }
-        _ => ExitCode::IoError,
-    };
-    CliError::new(code, format!("cannot write {}: {err}", path.display()))
-}
-
 /// Refuse a `--config` that is not an existing directory, before reading anything from it
 /// (a missing `elasticsearch.yml` alone reads as an empty file).
-pub fn check_config_dir(dir: &Path) -> Result<(), CliError> {
+pub fn check_config_dir(dir: &Path) -> Result<(), ConfigDirError> {
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(CliError::new(
-            ExitCode::Config,
-            format!("{} is not a directory; pass an Elasticsearch config directory with --config", dir.display()),
-        )),
-        Err(e) => Err(CliError::new(
-            ExitCode::Config,
-            format!(
-                "config directory {} cannot be read ({e}); pass an existing Elasticsearch config directory with --config",
-                dir.display()
-            ),
-        )),
+        Ok(_) => Err(ConfigDirError::NotADirectory {
+            dir: dir.to_path_buf(),
+        }),
+        Err(source) => Err(ConfigDirError::DirUnreadable {
+            dir: dir.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+    use std::io;
+
+    use super::*;
+    use crate::exit::{ExitCode, UserFacing};
+
+    #[test]
+    fn a_config_dir_that_is_missing_or_a_file_is_a_config_error_naming_the_flag() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("file");
+        std::fs::write(&file, b"").unwrap();
+        let e = check_config_dir(&file).unwrap_err();
+        assert!(matches!(e, ConfigDirError::NotADirectory { .. }), "{e:?}");
+        assert_eq!(e.exit_code(), ExitCode::Config);
+        assert!(e
+            .to_string()
+            .ends_with("is not a directory; pass an Elasticsearch config directory with --config"));
+        let e = check_config_dir(&root.path().join("missing")).unwrap_err();
+        assert_eq!(e.exit_code(), ExitCode::Config);
+        let source = e.source().and_then(|s| s.downcast_ref::<io::Error>());
+        assert_eq!(source.map(io::Error::kind), Some(io::ErrorKind::NotFound));
+        assert!(check_config_dir(root.path()).is_ok());
     }
 }

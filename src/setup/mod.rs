@@ -5,11 +5,13 @@
 //! keystore and its non-secure settings into `elasticsearch.yml`, all or none, and proves the
 //! result with `verify`.
 
+pub mod error;
 pub mod es_home;
 pub mod local;
 pub mod realm_config;
 pub mod retire;
 pub mod role_mapping;
+pub mod rotate;
 pub mod status;
 pub mod verify;
 
@@ -18,13 +20,15 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::cloud::{Endpoints, DEFAULT_ACCESS_TOKEN_HOST, DEFAULT_GRAPH_HOST};
-use crate::exit::{CliError, ExitCode, UserFacing};
+use crate::esconfig::EsConfigError;
+use crate::exit::{ExitCode, UserFacing};
 use crate::graph::GraphClient;
 use crate::keystore::FormatVersion;
 use crate::provision::{self, AddSecret, ConsentOutcome, Progress, ProvisionOptions, Provisioned};
 use crate::secret::{ExposeSecret, SecretString};
 
-pub use local::{client_secret_key, commit_all, CommitFailure, ConfigDir, DirPlan, RealmValues};
+pub use error::{CommitError, ConfigDirError, PasswordFailure, SecretCleanup, SetupError};
+pub use local::{client_secret_key, commit_all, ConfigDir, DirPlan, RealmValues};
 pub use verify::{verify, VerifyInput, VerifyReport};
 
 /// What `setup`/`rotate` should do, beyond the provisioning options.
@@ -136,7 +140,7 @@ struct ExistingRealm {
     same_secret: bool,
 }
 
-fn existing_realm(dirs: &[ConfigDir], realm: &str) -> Result<ExistingRealm, CliError> {
+fn existing_realm(dirs: &[ConfigDir], realm: &str) -> Result<ExistingRealm, SetupError> {
     let mut client_id: Option<String> = None;
     let mut tenant_id: Option<String> = None;
     let mut secret: Option<SecretString> = None;
@@ -151,13 +155,12 @@ fn existing_realm(dirs: &[ConfigDir], realm: &str) -> Result<ExistingRealm, CliE
         ] {
             match (found, seen.as_ref()) {
                 (Some(v), Some(prev)) if v != prev => {
-                    return Err(CliError::new(
-                        ExitCode::Config,
-                        format!(
-                            "the config directories disagree on the realm's {what} ({prev} vs {v} in {}); make them agree or set them up separately",
-                            dir.yml.path().display()
-                        ),
-                    ))
+                    return Err(SetupError::DirsDisagree {
+                        setting: what,
+                        first: prev.clone(),
+                        other: v.clone(),
+                        yml: dir.yml.path().to_path_buf(),
+                    })
                 }
                 (Some(v), None) => *seen = Some(v.clone()),
                 _ => {}
@@ -204,7 +207,7 @@ pub async fn run_setup(
     dirs: &[ConfigDir],
     opts: &SetupOptions,
     progress: &dyn Progress,
-) -> Result<(SetupOutcome, Option<SecretString>), CliError> {
+) -> Result<(SetupOutcome, Option<SecretString>), SetupError> {
     let existing = existing_realm(dirs, &opts.realm)?;
     let mut popts = opts.provision.clone();
     if popts.configured_client_id.is_none() {
@@ -313,15 +316,11 @@ pub async fn run_setup(
                     },
                 )
                 .await
-                .map_err(|e| {
-                    // The run did its work; only the proof failed. Say so, or the user would
-                    // think nothing happened.
-                    CliError::new(
-                        e.exit_code(),
-                        format!(
-                            "{e}; the tenant and the config directories were updated ({files_written} file(s) written): check again later with `msgraph-keystore verify`"
-                        ),
-                    )
+                // The run did its work; only the proof failed. Say so, or the user would think
+                // nothing happened.
+                .map_err(|source| SetupError::VerifyAfterWrite {
+                    source: Box::new(source),
+                    files_written,
                 })?;
                 (Some(report), None)
             }
@@ -358,7 +357,7 @@ fn preflight(
     opts: &SetupOptions,
     existing: &ExistingRealm,
     add_secret: bool,
-) -> Result<(), CliError> {
+) -> Result<(), SetupError> {
     let client_id = existing
         .client_id
         .as_deref()
@@ -379,12 +378,7 @@ fn preflight(
             opts.new_keystore_version,
         )?;
         if !opts.dry_run {
-            local::probe_writable(&plan).map_err(|e| {
-                CliError::new(
-                    e.code,
-                    format!("{e}; nothing was changed in the tenant or any config directory"),
-                )
-            })?;
+            local::probe_writable(&plan).map_err(|source| SetupError::NotWritable { source })?;
         }
     }
     Ok(())
@@ -397,16 +391,12 @@ fn plan_and_commit(
     opts: &SetupOptions,
     values: &RealmValues,
     secret: Option<&SecretString>,
-) -> Result<(Vec<DirPlan>, usize), CommitFailure> {
-    let not_written = |error: CliError| CommitFailure {
-        error,
-        replaced: Vec::new(),
-    };
+) -> Result<(Vec<DirPlan>, usize), CommitError> {
     let plans = dirs
         .iter()
         .map(|dir| dir.plan(&opts.realm, values, secret, opts.new_keystore_version))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(not_written)?;
+        .map_err(|e| CommitError::Plan(Box::new(e)))?;
     let written = if opts.dry_run || dirs.is_empty() {
         0
     } else {
@@ -420,40 +410,40 @@ fn plan_and_commit(
 async fn undo_new_secret(
     graph: &GraphClient,
     provisioned: &Provisioned,
-    failure: CommitFailure,
+    failure: CommitError,
     progress: &dyn Progress,
-) -> CliError {
-    let CommitFailure { error, replaced } = failure;
+) -> SetupError {
     let Some(new) = &provisioned.new_secret else {
-        return error;
+        return SetupError::Commit(failure);
     };
     // Only a keystore holds the secret: an `elasticsearch.yml` replaced before the failure
     // does not make it reachable.
-    let in_a_keystore = replaced
+    let in_a_keystore = failure
+        .replaced()
         .iter()
         .any(|p| p.file_name() == Some(std::ffi::OsStr::new(crate::keystore::KEYSTORE_FILENAME)));
     if in_a_keystore {
-        return CliError::new(
-            error.code,
-            format!(
-                "{error}; the new client secret (keyId {}) is kept because some keystores already hold it",
-                new.key_id
-            ),
-        );
+        return SetupError::CommitNewSecretKept {
+            source: failure,
+            key_id: new.key_id.clone(),
+        };
     }
-    let detail = remove_unused_secret(graph, provisioned, progress).await;
-    CliError::new(error.code, format!("{error}; {detail}"))
+    let cleanup = remove_unused_secret(graph, provisioned, progress).await;
+    SetupError::CommitNewSecretUnused {
+        source: failure,
+        cleanup,
+    }
 }
 
 /// Remove the secret this run added (its value reached nobody, so nobody can use it) and
-/// return a sentence saying whether that worked, for the error message.
+/// say whether that worked ([`SecretCleanup`] renders the sentence for the error message).
 pub async fn remove_unused_secret(
     graph: &GraphClient,
     provisioned: &Provisioned,
     progress: &dyn Progress,
-) -> String {
+) -> SecretCleanup {
     let (Some(new), Some(object_id)) = (&provisioned.new_secret, &provisioned.app_object_id) else {
-        return "no client secret was added".to_string();
+        return SecretCleanup::NoneAdded;
     };
     progress.step(&format!(
         "Removing the new client secret (keyId {}) again: it could not be written anywhere",
@@ -467,15 +457,13 @@ pub async fn remove_unused_secret(
         &[],
         &[],
     );
+    let key_id = new.key_id.clone();
     match provision::remove_passwords(graph, object_id, &decision.remove).await {
-        Ok(_) => format!(
-            "the new client secret (keyId {}) was removed from the application again",
-            new.key_id
-        ),
-        Err(e) => format!(
-            "the new client secret (keyId {}) could not be removed ({e}); remove it under the application's Certificates & secrets",
-            new.key_id
-        ),
+        Ok(_) => SecretCleanup::Removed { key_id },
+        Err(error) => SecretCleanup::NotRemoved {
+            key_id,
+            error: Box::new(error),
+        },
     }
 }
 
@@ -486,7 +474,7 @@ async fn decide_secret(
     existing: &ExistingRealm,
     opts: &SetupOptions,
     progress: &dyn Progress,
-) -> Result<(bool, String), CliError> {
+) -> Result<(bool, String), SetupError> {
     if opts.new_secret {
         return Ok((true, "a new secret was asked for".to_string()));
     }
@@ -541,21 +529,22 @@ async fn decide_secret(
             false,
             "the configured client secret works; kept".to_string(),
         )),
-        Err(verify::VerifyError::Token(e)) if e.exit_code() == ExitCode::CredentialsRejected => Ok((
-            true,
-            format!(
-                "the configured client secret is rejected ({})",
-                first_words(&e.to_string())
-            ),
-        )),
+        Err(verify::VerifyError::Token(e)) if e.exit_code() == ExitCode::CredentialsRejected => {
+            Ok((
+                true,
+                format!(
+                    "the configured client secret is rejected ({})",
+                    first_words(&e.to_string())
+                ),
+            ))
+        }
         // Not a verdict on the secret (host unreachable, tenant unknown here, …): stop, and
         // say the request was about the configured realm, not the caller's own sign-in.
-        Err(e) => Err(CliError::new(
-            e.exit_code(),
-            format!(
-                "cannot check the realm's configured client secret (client_id {client_id}, tenant_id {tenant_id} from elasticsearch.yml): {e}"
-            ),
-        )),
+        Err(source) => Err(SetupError::ConfiguredSecretUnchecked {
+            client_id: client_id.clone(),
+            tenant_id: tenant_id.clone(),
+            source: Box::new(source),
+        }),
     }
 }
 
@@ -594,7 +583,199 @@ pub fn consent_done(consent: &ConsentOutcome) -> bool {
 }
 
 /// Make sure a realm name is usable before anything else happens.
-pub fn check_realm_name(realm: &str) -> Result<(), CliError> {
+pub fn check_realm_name(realm: &str) -> Result<(), EsConfigError> {
     crate::esconfig::validate_realm_name(realm)?;
     Ok(())
+}
+
+/// The warnings `setup` adds after a run: a secret label that falls back to the default
+/// cluster name (`cluster_name_given` is `--cluster-name`; `first_dir` the first config
+/// directory, whose `cluster.name` is read), and a new secret beside others this tool made
+/// for the same `label`.
+pub fn setup_warnings(
+    outcome: &SetupOutcome,
+    label: &str,
+    cluster_name_given: bool,
+    first_dir: Option<&std::path::Path>,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if !cluster_name_given {
+        warnings.extend(unnamed_cluster_warning(first_dir, label));
+    }
+    if let Some(new) = &outcome.provisioned.new_secret {
+        let others = outcome
+            .provisioned
+            .secrets
+            .iter()
+            .filter(|s| s.key_id != new.key_id)
+            .map(|s| s.display_name.as_deref());
+        warnings.extend(retire::extra_secret_warning(others, label));
+    }
+    warnings
+}
+
+/// When the secret's label falls back to the default cluster name: every cluster without
+/// `cluster.name` labels its secrets alike, so people cannot tell them apart.
+fn unnamed_cluster_warning(first_dir: Option<&std::path::Path>, label: &str) -> Option<String> {
+    let Some(first) = first_dir else {
+        return Some(format!(
+            "--cluster-name is not given: this realm's client secrets are labelled '{label}', like those of every unnamed cluster in the tenant; pass --cluster-name"
+        ));
+    };
+    let named = crate::esconfig::EsYml::load(first)
+        .ok()
+        .and_then(|yml| yml.get("cluster.name"))
+        .is_some();
+    (!named).then(|| format!(
+        "cluster.name is not set in {}: this realm's client secrets are labelled '{label}', like those of every unnamed cluster in the tenant; set cluster.name (or pass --cluster-name) so `status` can tell the deployments apart",
+        first.join("elasticsearch.yml").display()
+    ))
+}
+
+/// What to tell the user when the realm's permissions still lack admin consent (the caller
+/// may not grant it, or `--no-consent` skipped it), with the instructions for an admin;
+/// `None` when consent is done or was never needed.
+pub fn consent_still_needed(p: &Provisioned, endpoints: &Endpoints) -> Option<String> {
+    match &p.consent {
+        ConsentOutcome::Forbidden { instructions } => Some(format!(
+            "\nAdmin consent is still needed (the signed-in caller may not grant it):\n{instructions}\n"
+        )),
+        ConsentOutcome::Skipped if !p.missing_permissions.is_empty() => {
+            let app_id = p.app_id.as_deref()?;
+            Some(format!(
+                "\nAdmin consent was not granted (--no-consent); still missing: {}.\n{}\n",
+                p.missing_permissions.join(", "),
+                provision::admin_consent_instructions(&p.tenant_id, app_id, endpoints)
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// A `SetupOutcome` around `provisioned`, for the decisions that read one.
+#[cfg(test)]
+pub(crate) fn test_outcome(provisioned: Provisioned, verify: Option<VerifyReport>) -> SetupOutcome {
+    SetupOutcome {
+        realm: "microsoft_graph1".to_string(),
+        dry_run: false,
+        provisioned,
+        credential_decision: String::new(),
+        config_dirs: Vec::new(),
+        files_written: 0,
+        verify,
+        verify_skipped: None,
+        warnings: Vec::new(),
+    }
+}
+
+/// A `Provisioned` for an existing application with `secrets` (keyId, display name).
+#[cfg(test)]
+pub(crate) fn test_provisioned(secrets: &[(&str, &str)]) -> Provisioned {
+    Provisioned {
+        dry_run: false,
+        display_name: "elasticsearch-graph-authz".to_string(),
+        app_object_id: Some("object-1".to_string()),
+        app_id: Some("11111111-2222-3333-4444-555555555555".to_string()),
+        sp_id: Some("sp-1".to_string()),
+        tenant_id: "66666666-7777-8888-9999-000000000000".to_string(),
+        created: false,
+        found_by: None,
+        changes: Vec::new(),
+        permissions: provision::PermissionSet::Default,
+        granted_permissions: Vec::new(),
+        missing_permissions: Vec::new(),
+        consent: ConsentOutcome::AlreadyGranted,
+        secrets: secrets
+            .iter()
+            .map(|(key_id, name)| provision::SecretInfo {
+                key_id: key_id.to_string(),
+                display_name: Some(name.to_string()),
+                end_date_time: None,
+            })
+            .collect(),
+        new_secret: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LABEL: &str = "elasticsearch/microsoft_graph1";
+
+    fn new_secret(key_id: &str) -> provision::NewSecret {
+        provision::NewSecret {
+            key_id: key_id.to_string(),
+            display_name: Some(provision::secret_display_name(LABEL)),
+            end_date_time: None,
+            value: SecretString::from("new-value".to_string()),
+        }
+    }
+
+    #[test]
+    fn an_unnamed_cluster_is_warned_about_unless_a_cluster_name_is_given() {
+        let outcome = test_outcome(test_provisioned(&[]), None);
+        let home = tempfile::tempdir().unwrap();
+        let dir = home.path();
+        std::fs::write(dir.join("elasticsearch.yml"), "node.name: n1\n").unwrap();
+        let warnings = setup_warnings(&outcome, LABEL, false, Some(dir));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("cluster.name is not set in "),
+            "{warnings:?}"
+        );
+        assert!(setup_warnings(&outcome, LABEL, true, Some(dir)).is_empty());
+        // No config directory (the Kubernetes output): only the flag can name the cluster.
+        let warnings = setup_warnings(&outcome, LABEL, false, None);
+        assert!(
+            warnings[0].starts_with("--cluster-name is not given"),
+            "{warnings:?}"
+        );
+        std::fs::write(dir.join("elasticsearch.yml"), "cluster.name: prod\n").unwrap();
+        assert!(setup_warnings(&outcome, LABEL, false, Some(dir)).is_empty());
+    }
+
+    #[test]
+    fn a_new_secret_beside_other_tool_made_ones_for_the_label_is_warned_about() {
+        let ours = provision::secret_display_name(LABEL);
+        let mut provisioned = test_provisioned(&[("new", &ours), ("person", "made by hand")]);
+        provisioned.new_secret = Some(new_secret("new"));
+        let outcome = test_outcome(provisioned, None);
+        // Only the new one is the tool's: nothing left behind.
+        assert!(setup_warnings(&outcome, LABEL, true, None).is_empty());
+        let mut provisioned =
+            test_provisioned(&[("new", &ours), ("old", &ours), ("person", "made by hand")]);
+        provisioned.new_secret = Some(new_secret("new"));
+        let outcome = test_outcome(provisioned, None);
+        let warnings = setup_warnings(&outcome, LABEL, true, None);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("already held 1 client secret(s)"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn consent_is_still_needed_only_when_forbidden_or_skipped_with_permissions_missing() {
+        let endpoints = crate::cloud::Cloud::Global.endpoints();
+        let mut p = test_provisioned(&[]);
+        assert_eq!(consent_still_needed(&p, &endpoints), None);
+        p.consent = ConsentOutcome::Granted;
+        assert_eq!(consent_still_needed(&p, &endpoints), None);
+        p.consent = ConsentOutcome::Skipped;
+        assert_eq!(
+            consent_still_needed(&p, &endpoints),
+            None,
+            "nothing is missing"
+        );
+        p.missing_permissions = vec!["User.Read.All".to_string()];
+        let text = consent_still_needed(&p, &endpoints).unwrap_or_default();
+        assert!(text.contains("still missing: User.Read.All."), "{text}");
+        assert!(text.contains(p.app_id.as_deref().unwrap_or("?")), "{text}");
+        p.consent = ConsentOutcome::Forbidden {
+            instructions: "ask an admin to open URL".to_string(),
+        };
+        let text = consent_still_needed(&p, &endpoints).unwrap_or_default();
+        assert!(text.contains("ask an admin to open URL"), "{text}");
+    }
 }

@@ -5,8 +5,36 @@ use std::path::{Path, PathBuf};
 
 use crate::cloud::{DEFAULT_ACCESS_TOKEN_HOST, DEFAULT_GRAPH_HOST};
 use crate::esconfig::{self, EsYml, RealmYml};
-use crate::exit::{CliError, ExitCode};
-use crate::net::check_endpoint;
+use crate::exit::{ExitCode, UserFacing};
+use crate::net::{check_endpoint, NetError};
+
+use super::error::ConfigDirError;
+
+/// The realm's connection settings could not be read from a config directory.
+#[derive(Debug, thiserror::Error)]
+pub enum RealmConfigError {
+    /// A setting the realm cannot do without is missing from `elasticsearch.yml`.
+    #[error("{}: [{key}] is not set; run `setup` or add it to elasticsearch.yml", yml.display())]
+    NotSet { yml: PathBuf, key: String },
+    #[error(transparent)]
+    ConfigDir(#[from] ConfigDirError),
+    #[error(transparent)]
+    EsConfig(#[from] esconfig::EsConfigError),
+    /// A host the realm would call is not acceptable.
+    #[error(transparent)]
+    Endpoint(#[from] NetError),
+}
+
+impl UserFacing for RealmConfigError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            RealmConfigError::NotSet { .. } => ExitCode::Config,
+            RealmConfigError::ConfigDir(e) => e.exit_code(),
+            RealmConfigError::EsConfig(e) => e.exit_code(),
+            RealmConfigError::Endpoint(e) => e.exit_code(),
+        }
+    }
+}
 
 /// The IDs and hosts the realm will use, with the defaults it applies, checked.
 pub struct RealmConnection {
@@ -22,21 +50,15 @@ pub struct RealmConnection {
 
 /// Read `realm`'s settings from `dir`: a missing `client_id`/`tenant_id` is a config error
 /// naming the setting, and a host that is not HTTPS (loopback aside) is refused.
-pub fn read_realm_connection(dir: &Path, realm: &str) -> Result<RealmConnection, CliError> {
+pub fn read_realm_connection(dir: &Path, realm: &str) -> Result<RealmConnection, RealmConfigError> {
     super::local::check_config_dir(dir)?;
     let yml = EsYml::load(dir)?;
     yml.check_realm(realm)?;
     let settings = yml.realm(realm)?;
     let required = |value: &Option<String>, setting: &str| {
-        value.clone().ok_or_else(|| {
-            CliError::new(
-                ExitCode::Config,
-                format!(
-                    "{}: [{}] is not set; run `setup` or add it to elasticsearch.yml",
-                    yml.path().display(),
-                    esconfig::realm_setting_key(realm, setting)
-                ),
-            )
+        value.clone().ok_or_else(|| RealmConfigError::NotSet {
+            yml: yml.path().to_path_buf(),
+            key: esconfig::realm_setting_key(realm, setting),
         })
     };
     let client_id = required(&settings.client_id, "client_id")?;

@@ -23,11 +23,14 @@
 use std::collections::HashSet;
 
 use crate::cloud::Endpoints;
-use crate::exit::{CliError, ExitCode};
+use crate::esconfig::EsConfigError;
+use crate::exit::{ExitCode, UserFacing};
 use crate::graph::models::{Application, PasswordCredential};
 use crate::graph::GraphClient;
+use crate::keystore::KeystoreError;
 use crate::provision::{
-    is_tool_secret, is_tool_secret_for, parse_secret_display_name, NewSecret, ProvisionOptions,
+    is_tool_secret, is_tool_secret_for, parse_secret_display_name, NewSecret, ProvisionError,
+    ProvisionOptions,
 };
 use crate::secret::{ExposeSecret, SecretString};
 
@@ -36,6 +39,31 @@ use super::ConfigDir;
 /// How many `replaces:` links `--finish` follows (a chain of unfinished `--keep-old`
 /// rotations); a bound, since display names come from the server.
 const MAX_CHAIN: usize = 32;
+
+/// Removing client secrets failed or was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RetireError {
+    /// `rotate --remove-secret-id` named a keyId this tool may not remove; nothing was removed.
+    #[error("refused to remove client secret {}; nothing was removed", refused.iter().map(|r| format!("{} ({})", r.key_id, r.reason)).collect::<Vec<_>>().join("; "))]
+    Refused { refused: Vec<Kept> },
+    #[error(transparent)]
+    Keystore(#[from] KeystoreError),
+    #[error(transparent)]
+    EsConfig(#[from] EsConfigError),
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+}
+
+impl UserFacing for RetireError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            RetireError::Refused { .. } => ExitCode::RemovalRefused,
+            RetireError::Keystore(e) => e.exit_code(),
+            RetireError::EsConfig(e) => e.exit_code(),
+            RetireError::Provision(e) => e.exit_code(),
+        }
+    }
+}
 
 /// A request to remove client secrets, with the proof it rests on.
 #[derive(Debug, Clone, Copy)]
@@ -263,7 +291,7 @@ pub fn unattributed<'c>(
 }
 
 /// The distinct client secrets the config directories hold for `realm`.
-pub fn held_secrets(dirs: &[ConfigDir], realm: &str) -> Result<Vec<SecretString>, CliError> {
+pub fn held_secrets(dirs: &[ConfigDir], realm: &str) -> Result<Vec<SecretString>, KeystoreError> {
     let mut held: Vec<SecretString> = Vec::new();
     for dir in dirs {
         if let Some(s) = dir.client_secret(realm)? {
@@ -313,7 +341,7 @@ pub async fn rotation_predecessors(
     dirs: &[ConfigDir],
     realm: &str,
     opts: &ProvisionOptions,
-) -> Result<(Vec<String>, Vec<Kept>), CliError> {
+) -> Result<(Vec<String>, Vec<Kept>), RetireError> {
     let held = held_secrets(dirs, realm)?;
     let Some(first) = dirs.first() else {
         return Ok((Vec::new(), Vec::new()));
@@ -362,7 +390,7 @@ pub async fn retire_replaced(
     successor: Successor<'_>,
     held: &[SecretString],
     label: &str,
-) -> Result<Retired, CliError> {
+) -> Result<Retired, RetireError> {
     let mut credentials = app.password_credentials.clone();
     let mut kept = Vec::new();
     let successor_key = match successor {
@@ -429,21 +457,12 @@ pub async fn remove_named(
     app: &Application,
     key_ids: &[String],
     held: &[SecretString],
-) -> Result<Retired, CliError> {
+) -> Result<Retired, RetireError> {
     let decision = decide(Removal::Named { key_ids }, &app.password_credentials, held);
     if !decision.refused.is_empty() {
-        let why: Vec<String> = decision
-            .refused
-            .iter()
-            .map(|r| format!("{} ({})", r.key_id, r.reason))
-            .collect();
-        return Err(CliError::new(
-            ExitCode::RemovalRefused,
-            format!(
-                "refused to remove client secret {}; nothing was removed",
-                why.join("; ")
-            ),
-        ));
+        return Err(RetireError::Refused {
+            refused: decision.refused,
+        });
     }
     let removed = remove(graph, &app.id, &decision.remove).await?;
     Ok(Retired {
@@ -456,11 +475,11 @@ async fn remove(
     graph: &GraphClient,
     object_id: &str,
     key_ids: &[String],
-) -> Result<Vec<String>, CliError> {
+) -> Result<Vec<String>, ProvisionError> {
     if key_ids.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(crate::provision::remove_passwords(graph, object_id, key_ids).await?)
+    crate::provision::remove_passwords(graph, object_id, key_ids).await
 }
 
 #[cfg(test)]

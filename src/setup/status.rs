@@ -2,14 +2,22 @@
 //! permissions, every client secret and its expiry) and whether config directories match it.
 //! Read-only; meant for people and for monitoring (`--fail-under DAYS`).
 
+use std::path::Path;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::exit::CliError;
+use crate::esconfig::EsYml;
+use crate::exit::{ExitCode, UserFacing};
 use crate::graph::models::PasswordCredential;
 use crate::graph::GraphClient;
+use crate::graph::GraphError;
+use crate::keystore;
 use crate::provision::{self, PermissionSet, ProvisionOptions};
 use crate::secret::{ExposeSecret, SecretString};
+
+use super::error::ConfigDirError;
+use super::local::{check_config_dir, client_secret_key, PasswordSource};
 
 /// Secrets expiring sooner than this get a warning.
 pub const WARN_DAYS: i64 = 30;
@@ -62,12 +70,41 @@ pub struct ConfigStatus {
     pub problems: Vec<String>,
 }
 
-/// Local facts `status` compares with the tenant (read by the CLI from a config directory).
+/// Local facts `status` compares with the tenant (read by [`read_local`] from a config directory).
 pub struct LocalRealm {
     pub config_dir: String,
     pub client_id: Option<String>,
     pub tenant_id: Option<String>,
     pub client_secret: Option<SecretString>,
+}
+
+/// What `dir` holds for `realm`, read only (no lock, nothing written): the IDs from
+/// `elasticsearch.yml` and the client secret from the keystore, asking `password` only for
+/// a protected keystore.
+pub fn read_local(
+    dir: &Path,
+    realm: &str,
+    password: &mut PasswordSource<'_>,
+) -> Result<LocalRealm, ConfigDirError> {
+    check_config_dir(dir)?;
+    let settings = EsYml::load(dir)?.realm(realm)?;
+    let client_secret = match keystore::read_header(dir)? {
+        None => None,
+        Some(header) => {
+            let pw = if header.has_password {
+                password(dir)?
+            } else {
+                SecretString::from(String::new())
+            };
+            keystore::load_read_only(dir, &pw)?.get_string(&client_secret_key(realm))?
+        }
+    };
+    Ok(LocalRealm {
+        config_dir: dir.display().to_string(),
+        client_id: settings.client_id,
+        tenant_id: settings.tenant_id,
+        client_secret,
+    })
 }
 
 /// The whole report.
@@ -111,6 +148,31 @@ impl StatusReport {
     }
 }
 
+/// `status` could not read the application.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    /// No application matches the name, the marker tag or the configured client_id.
+    #[error("no application named '{app_name}' (nor tagged '{marker_tag}') exists in the tenant; run `setup` or `provision` first, or pass --app-id")]
+    NoApplication {
+        app_name: String,
+        marker_tag: String,
+    },
+    #[error(transparent)]
+    Provision(#[from] provision::ProvisionError),
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+}
+
+impl UserFacing for StatusError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            StatusError::NoApplication { .. } => ExitCode::Config,
+            StatusError::Provision(e) => e.exit_code(),
+            StatusError::Graph(e) => e.exit_code(),
+        }
+    }
+}
+
 /// Build the status report. `local` lists the config directories to compare (may be empty).
 pub async fn status(
     graph: &GraphClient,
@@ -118,15 +180,12 @@ pub async fn status(
     permissions: PermissionSet,
     local: &[LocalRealm],
     now: DateTime<Utc>,
-) -> Result<StatusReport, CliError> {
+) -> Result<StatusReport, StatusError> {
     let Some(found) = provision::find_app(graph, opts).await? else {
-        return Err(CliError::new(
-            crate::exit::ExitCode::Config,
-            format!(
-                "no application named '{}' (nor tagged '{}') exists in the tenant; run `setup` or `provision` first, or pass --app-id",
-                opts.app_name, opts.marker_tag
-            ),
-        ));
+        return Err(StatusError::NoApplication {
+            app_name: opts.app_name.clone(),
+            marker_tag: opts.marker_tag.clone(),
+        });
     };
     let app = found.app;
     let sp = graph.find_service_principal_by_app_id(&app.app_id).await?;
@@ -298,6 +357,61 @@ fn config_status(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_local_realm_is_read_asking_the_password_only_for_a_protected_keystore() {
+        use crate::keystore::{FormatVersion, Keystore};
+        use crate::setup::error::PasswordFailure;
+        const REALM: &str = "microsoft_graph1";
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path();
+        std::fs::write(
+            dir.join("elasticsearch.yml"),
+            format!("xpack.security.authc.realms.microsoft_graph.{REALM}.client_id: app-1\n"),
+        )
+        .unwrap();
+        let mut asked = 0;
+        let mut password = |_: &Path| -> Result<SecretString, PasswordFailure> {
+            asked += 1;
+            Ok(SecretString::from("pw".to_string()))
+        };
+        // No keystore yet: the IDs alone, nothing asked.
+        let local = read_local(dir, REALM, &mut password).unwrap();
+        assert_eq!(local.client_id.as_deref(), Some("app-1"));
+        assert!(local.client_secret.is_none());
+
+        let mut ks = Keystore::new(FormatVersion::V4).unwrap();
+        ks.set_password(SecretString::from("pw".to_string()));
+        ks.set_string(&client_secret_key(REALM), "s3cret").unwrap();
+        keystore::save(dir, &ks).unwrap();
+        let local = read_local(dir, REALM, &mut password).unwrap();
+        assert_eq!(
+            local
+                .client_secret
+                .as_ref()
+                .map(|s| s.expose_secret().to_string()),
+            Some("s3cret".to_string())
+        );
+        assert_eq!(asked, 1);
+
+        // The password source's failure passes through with its own code.
+        let mut refused = |_: &Path| -> Result<SecretString, PasswordFailure> {
+            Err(PasswordFailure::new(
+                ExitCode::Usage,
+                std::io::Error::other("no terminal"),
+            ))
+        };
+        let err = read_local(dir, REALM, &mut refused).err().expect("refused");
+        assert_eq!(err.exit_code(), ExitCode::Usage);
+        assert_eq!(err.to_string(), "no terminal");
+        let err = read_local(&dir.join("missing"), REALM, &mut refused)
+            .err()
+            .expect("missing");
+        assert!(
+            matches!(err, ConfigDirError::DirUnreadable { .. }),
+            "{err:?}"
+        );
+    }
 
     fn cred(key: &str, hint: &str, days: i64, now: DateTime<Utc>) -> PasswordCredential {
         PasswordCredential {
