@@ -5,8 +5,8 @@
 
 mod provision_common;
 
-use msgraph_keystore::exit::{ExitCode, UserFacing};
 use fake_tenant::Faults;
+use msgraph_keystore::exit::{ExitCode, UserFacing};
 use msgraph_keystore::provision::outcome::{find_app_to_delete, store_secret, SecretCleanup};
 use msgraph_keystore::provision::{find_app, provision, AddSecret, NoProgress, ProvisionError};
 use msgraph_keystore::secret::ExposeSecret;
