@@ -15,6 +15,7 @@ pub mod fake_tenant;
 /// Crash-safe file replacement (moved to the `es-keystore` crate; the path stays).
 pub use es_keystore::fsutil;
 pub mod graph;
+pub mod http_body;
 pub mod k8s;
 /// `elasticsearch.keystore`: the `es-keystore` crate, under its old path.
 pub use es_keystore as keystore;

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::cache::TokenCache;
 use super::oauth::{check_tenant, LooseNumber};
 use super::{AccessToken, AuthError, TokenSource};
-use crate::secret::{SecretString, Zeroizing};
+use crate::secret::{ExposeSecret, SecretString, Zeroizing};
 
 /// `az` can be slow on a cold start (it is a Python program) and may refresh its own tokens;
 /// past this it is stuck.
@@ -45,8 +45,13 @@ fn is_executable(p: &Path) -> bool {
 /// What `az account get-access-token -o json` prints; other fields are ignored.
 #[derive(Deserialize)]
 struct AzOutput {
-    #[serde(rename = "accessToken")]
-    access_token: Option<String>,
+    /// Read straight into the secret: no plain `String` copy is made on the way.
+    #[serde(
+        rename = "accessToken",
+        default,
+        deserialize_with = "crate::secret::deserialize_optional_secret"
+    )]
+    access_token: Option<SecretString>,
     /// Unix seconds (az 2.54 and later).
     expires_on: Option<LooseNumber>,
     /// Local time, `2024-01-01 12:00:00.000000` (every version).
@@ -145,17 +150,14 @@ pub fn parse_az_output(stdout: &[u8]) -> Result<AccessToken, AuthError> {
         serde_json::from_slice(stdout).map_err(|_| bad("its output is not the expected JSON"))?;
     let token = out
         .access_token
-        .filter(|t| !t.is_empty())
+        .filter(|t| !t.expose_secret().is_empty())
         .ok_or_else(|| bad("no accessToken in its output"))?;
     let expires_at = out
         .expires_on
         .as_ref()
         .and_then(LooseNumber::unix_time)
         .or_else(|| out.expires_on_local.as_deref().and_then(parse_local_time));
-    Ok(AccessToken {
-        token: SecretString::from(token),
-        expires_at,
-    })
+    Ok(AccessToken { token, expires_at })
 }
 
 /// `expiresOn` is the machine's local time without a zone, e.g. `2024-01-01 12:00:00.123456`.
