@@ -322,6 +322,10 @@ async fn token_answers_of_exactly_64_kib_give_a_token() {
     }
 }
 
+/// Writing an executable while another thread forks can fail with "text file busy": the
+/// tests that start processes take turns.
+static PROCESS_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn run(args: &[&str]) -> Output {
     let mut cmd = Command::cargo_bin("msgraph-keystore").expect("binary");
     cmd.env_clear()
@@ -338,6 +342,7 @@ fn run(args: &[&str]) -> Output {
 /// What a user sees: one `ERROR: …, with exit code 69` line naming the limit, nothing written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provision_refuses_an_oversized_token_answer_with_one_line_and_exit_69() {
+    let _turn = PROCESS_LOCK.lock().await;
     let host = serve(
         200,
         Framing::Chunked {
@@ -490,4 +495,38 @@ fn decoded_secrets_are_secret_strings_and_debug_is_redacted() {
             parse_token_response("e", body, std::time::SystemTime::now()).expect_err("no token");
         assert!(err.to_string().contains("no access_token"), "{err}");
     }
+}
+
+/// A fake `az` that prints 200 KB: refused (exit 69) without keeping or echoing it, and
+/// without waiting for the two-minute timeout (the rest of its output is drained).
+#[cfg(unix)]
+#[tokio::test]
+async fn azure_cli_output_past_64_kib_is_refused() {
+    use msgraph_keystore::auth::AzureCliSource;
+    use std::os::unix::fs::PermissionsExt;
+    let _turn = PROCESS_LOCK.lock().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let script = dir.path().join("az.tmp");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nprintf '{\"accessToken\": \"'\nyes s3cr3t | head -c 200000\nprintf '\"}'\n",
+    )
+    .expect("write az");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let az = dir.path().join("az");
+    std::fs::rename(&script, &az).expect("rename");
+    let started = Instant::now();
+    let err = AzureCliSource::new(az, None)
+        .expect("source")
+        .token("https://graph.microsoft.com/.default")
+        .await
+        .expect_err("too much output");
+    assert!(matches!(err, AuthError::BadResponse { .. }), "{err:?}");
+    assert_eq!(err.exit_code(), ExitCode::Unavailable);
+    let text = err.to_string();
+    assert!(
+        text.contains("larger than the 64 KiB accepted") && !text.contains("s3cr3t"),
+        "{text}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
 }
