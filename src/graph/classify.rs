@@ -49,7 +49,7 @@ const fn rule(
 }
 
 impl Rule {
-    const fn from_sample(self, file: &'static str) -> Rule {
+    const fn with_sample(self, file: &'static str) -> Rule {
         Rule {
             sample: Some(file),
             ..self
@@ -62,7 +62,7 @@ use ErrorClass::*;
 /// First matching row wins, so specific rows come before the generic ones for the same status.
 const RULES: &[Rule] = &[
     // Throttling and temporary unavailability (Graph throttling guidance, SDK retry handler).
-    rule(Some(429), None, None, Throttled).from_sample("error-429-too-many-requests.json"),
+    rule(Some(429), None, None, Throttled).with_sample("error-429-too-many-requests.json"),
     rule(Some(503), None, None, Throttled),
     rule(Some(504), None, None, Throttled),
     // Duplicate app-role assignment: Graph answers 400, the assignment exists.
@@ -72,7 +72,7 @@ const RULES: &[Rule] = &[
         Some("permission being assigned already exists on the object"),
         AlreadyExists,
     )
-    .from_sample("error-400-approleassignment-duplicate.json"),
+    .with_sample("error-400-approleassignment-duplicate.json"),
     // A second service principal for the same appId.
     rule(
         Some(409),
@@ -80,7 +80,7 @@ const RULES: &[Rule] = &[
         None,
         AlreadyExists,
     )
-    .from_sample("error-409-service-principal-exists.json"),
+    .with_sample("error-409-service-principal-exists.json"),
     // A just-created object read by id, used as a reference, or patched.
     rule(
         Some(404),
@@ -88,7 +88,7 @@ const RULES: &[Rule] = &[
         None,
         ReplicationTransient,
     )
-    .from_sample("error-404-request-resource-not-found.json"),
+    .with_sample("error-404-request-resource-not-found.json"),
     // App-role assignment naming a just-created service principal.
     rule(
         Some(400),
@@ -96,7 +96,7 @@ const RULES: &[Rule] = &[
         Some("not a valid reference update"),
         ReplicationTransient,
     )
-    .from_sample("error-400-approleassignment-not-valid-reference.json"),
+    .with_sample("error-400-approleassignment-not-valid-reference.json"),
     // Service principal for a just-created application ("NoBackingApplicationObject").
     rule(
         Some(400),
@@ -104,7 +104,7 @@ const RULES: &[Rule] = &[
         Some("does not reference a valid application object"),
         ReplicationTransient,
     )
-    .from_sample("error-400-sp-no-backing-application.json"),
+    .with_sample("error-400-sp-no-backing-application.json"),
     // Same, when the caller holds Application.ReadWrite.OwnedBy (a misleading 403).
     rule(
         Some(403),
@@ -112,7 +112,7 @@ const RULES: &[Rule] = &[
         Some("backing application of the service principal being created must in the local tenant"),
         ReplicationTransient,
     )
-    .from_sample("error-403-sp-ownedby-backing-application.json"),
+    .with_sample("error-403-sp-ownedby-backing-application.json"),
     // PATCH on a just-created application can answer 409 "as per the service design".
     rule(Some(409), None, None, ReplicationTransient),
     // Everything below is final.
@@ -122,14 +122,14 @@ const RULES: &[Rule] = &[
         None,
         Permanent,
     )
-    .from_sample("error-403-authorization-request-denied.json"),
+    .with_sample("error-403-authorization-request-denied.json"),
     rule(
         Some(400),
         Some("CredentialInvalidLifetimeAsPerAppPolicy"),
         None,
         Permanent,
     )
-    .from_sample("error-400-credential-lifetime-policy.json"),
+    .with_sample("error-400-credential-lifetime-policy.json"),
     rule(
         Some(401),
         Some("InvalidAuthenticationToken"),
