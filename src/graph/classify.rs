@@ -167,13 +167,18 @@ pub fn is_credential_policy_rejection(status: u16, code: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn sample(file: &str) -> super::super::error::ParsedErrorBody {
+    /// `(code, message)` of a Graph error sample, read from its envelope directly (the
+    /// `error` module's parser uses this one, so the test does not use it).
+    fn sample(file: &str) -> (String, String) {
         let path = format!(
             "{}/fixtures/graph-samples/{file}",
             env!("CARGO_MANIFEST_DIR")
         );
         let body = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        super::super::error::parse_error_body(&body)
+        let v: serde_json::Value =
+            serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let field = |k: &str| v["error"][k].as_str().unwrap_or_default().to_string();
+        (field("code"), field("message"))
     }
 
     /// Every row that matches Graph's text has the sample it came from, and that sample (with
@@ -188,9 +193,7 @@ mod tests {
                 );
             }
             let Some(file) = row.sample else { continue };
-            let parsed = sample(file);
-            let code = parsed.code.unwrap_or_default();
-            let message = parsed.message.unwrap_or_default();
+            let (code, message) = sample(file);
             let status = row.status.expect("rows with a sample name their status");
             assert_eq!(
                 matching_row(status, &code, &message),
@@ -202,11 +205,8 @@ mod tests {
 
     #[test]
     fn the_credential_policy_sample_is_a_policy_rejection() {
-        let parsed = sample("error-400-credential-lifetime-policy.json");
-        assert!(is_credential_policy_rejection(
-            400,
-            &parsed.code.unwrap_or_default()
-        ));
+        let (code, _) = sample("error-400-credential-lifetime-policy.json");
+        assert!(is_credential_policy_rejection(400, &code));
     }
 
     #[test]
