@@ -14,6 +14,7 @@ pub mod exit;
 /// Crash-safe file replacement (moved to the `es-keystore` crate; the path stays).
 pub use es_keystore::fsutil;
 pub mod graph;
+pub mod http_body;
 pub mod k8s;
 pub mod keystore_ops;
 /// `elasticsearch.keystore`: the `es-keystore` crate, under its old path.

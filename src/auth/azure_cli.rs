@@ -13,11 +13,15 @@ use serde::Deserialize;
 use super::cache::TokenCache;
 use super::oauth::{check_tenant, LooseNumber};
 use super::{AccessToken, AuthError, TokenSource};
-use crate::secret::{SecretString, Zeroizing};
+use crate::secret::{ExposeSecret, SecretString, Zeroizing};
 
 /// `az` can be slow on a cold start (it is a Python program) and may refresh its own tokens;
 /// past this it is stuck.
 const AZ_TIMEOUT: Duration = Duration::from_secs(120);
+/// The most `az` may print on either pipe: its JSON holds one token of a few KiB.
+const MAX_AZ_OUTPUT: usize = 64 * 1024;
+/// The command, as errors name it.
+const AZ_COMMAND: &str = "az account get-access-token";
 /// How much of az's error line is worth showing.
 const MAX_ERROR_LINE: usize = 300;
 
@@ -45,8 +49,13 @@ fn is_executable(p: &Path) -> bool {
 /// What `az account get-access-token -o json` prints; other fields are ignored.
 #[derive(Deserialize)]
 struct AzOutput {
-    #[serde(rename = "accessToken")]
-    access_token: Option<String>,
+    /// Read straight into the secret: no plain `String` copy is made on the way.
+    #[serde(
+        rename = "accessToken",
+        default,
+        deserialize_with = "crate::secret::deserialize_optional_secret"
+    )]
+    access_token: Option<SecretString>,
     /// Unix seconds (az 2.54 and later).
     expires_on: Option<LooseNumber>,
     /// Local time, `2024-01-01 12:00:00.000000` (every version).
@@ -92,13 +101,23 @@ impl AzureCliSource {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let child = cmd.spawn().map_err(|e| match e.kind() {
+        let mut child = cmd.spawn().map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => AuthError::AzureCliNotFound,
             _ => AuthError::AzureCliFailed {
                 reason: format!("cannot run {}: {e}", self.az.display()),
             },
         })?;
-        let output = tokio::time::timeout(AZ_TIMEOUT, child.wait_with_output())
+        // Read both pipes ourselves: `wait_with_output` grows its buffers by reallocating,
+        // which leaves unwiped copies of the token, and has no bound on their size.
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let run = async {
+            let (out, err) = tokio::join!(
+                read_bounded(stdout, MAX_AZ_OUTPUT),
+                read_bounded(stderr, MAX_AZ_OUTPUT)
+            );
+            Ok::<_, std::io::Error>((out?, err?, child.wait().await?))
+        };
+        let (stdout, stderr, status) = tokio::time::timeout(AZ_TIMEOUT, run)
             .await
             .map_err(|_| AuthError::AzureCliFailed {
                 reason: format!("no answer after {} s", AZ_TIMEOUT.as_secs()),
@@ -106,18 +125,74 @@ impl AzureCliSource {
             .map_err(|e| AuthError::AzureCliFailed {
                 reason: format!("cannot read its output: {e}"),
             })?;
-        let stdout = Zeroizing::new(output.stdout);
-        if !output.status.success() {
-            let first_line = first_error_line(&output.stderr);
-            if first_line.to_ascii_lowercase().contains("az login") {
+        if !status.success() {
+            let first_line = first_error_line(&stderr.bytes);
+            if means_not_signed_in(&first_line) {
                 return Err(AuthError::AzureCliNotLoggedIn { first_line });
             }
             return Err(AuthError::AzureCliFailed {
-                reason: format!("it exited with {}: {first_line}", output.status),
+                reason: format!("it exited with {status}: {first_line}"),
             });
         }
-        parse_az_output(&stdout)
+        if stdout.over {
+            return Err(AuthError::BadResponse {
+                endpoint: AZ_COMMAND.to_string(),
+                reason: format!(
+                    "its output is larger than the {} KiB accepted",
+                    MAX_AZ_OUTPUT / 1024
+                ),
+            });
+        }
+        parse_az_output(&stdout.bytes)
     }
+}
+
+/// What `az` printed to one pipe: at most the limit, and whether there was more.
+struct Bounded {
+    bytes: Zeroizing<Vec<u8>>,
+    over: bool,
+}
+
+/// Read `pipe` to its end, keeping at most `limit` bytes in wiped-on-drop memory that is
+/// allocated once. The rest is read (so `az` is not left blocked on a full pipe) and wiped.
+async fn read_bounded<R: tokio::io::AsyncRead + Unpin>(
+    pipe: Option<R>,
+    limit: usize,
+) -> std::io::Result<Bounded> {
+    use tokio::io::AsyncReadExt;
+    let mut bytes = Zeroizing::new(vec![0u8; limit]);
+    let mut len = 0;
+    let mut over = false;
+    if let Some(mut pipe) = pipe {
+        let mut scratch = Zeroizing::new([0u8; 4096]);
+        loop {
+            let n = if len < limit {
+                pipe.read(&mut bytes[len..]).await?
+            } else {
+                pipe.read(&mut scratch[..]).await?
+            };
+            if n == 0 {
+                break;
+            }
+            if len < limit {
+                len += n;
+            } else {
+                over = true;
+            }
+        }
+    }
+    // Shortening keeps the allocation; the whole of it is wiped on drop.
+    bytes.truncate(len);
+    Ok(Bounded { bytes, over })
+}
+
+/// `az` words for "nobody is signed in" (remote text, matched only as data): each fragment
+/// has a test vector from what `az` prints, in `tests::not_signed_in_lines`.
+const NOT_SIGNED_IN: &[&str] = &["az login"];
+
+fn means_not_signed_in(first_line: &str) -> bool {
+    let line = first_line.to_ascii_lowercase();
+    NOT_SIGNED_IN.iter().any(|fragment| line.contains(fragment))
 }
 
 /// The first non-empty line of az's stderr, without its `ERROR: ` prefix, shortened.
@@ -138,24 +213,21 @@ fn first_error_line(stderr: &[u8]) -> String {
 /// quote the output, which holds the token.
 pub fn parse_az_output(stdout: &[u8]) -> Result<AccessToken, AuthError> {
     let bad = |reason: &str| AuthError::BadResponse {
-        endpoint: "az account get-access-token".to_string(),
+        endpoint: AZ_COMMAND.to_string(),
         reason: reason.to_string(),
     };
     let out: AzOutput =
         serde_json::from_slice(stdout).map_err(|_| bad("its output is not the expected JSON"))?;
     let token = out
         .access_token
-        .filter(|t| !t.is_empty())
+        .filter(|t| !t.expose_secret().is_empty())
         .ok_or_else(|| bad("no accessToken in its output"))?;
     let expires_at = out
         .expires_on
         .as_ref()
         .and_then(LooseNumber::unix_time)
         .or_else(|| out.expires_on_local.as_deref().and_then(parse_local_time));
-    Ok(AccessToken {
-        token: SecretString::from(token),
-        expires_at,
-    })
+    Ok(AccessToken { token, expires_at })
 }
 
 /// `expiresOn` is the machine's local time without a zone, e.g. `2024-01-01 12:00:00.123456`.
@@ -222,5 +294,31 @@ mod tests {
             "Please run 'az login' to setup account."
         );
         assert_eq!(first_error_line(b""), "(no message)");
+    }
+
+    /// What `az account get-access-token` prints when nobody is signed in (its own text,
+    /// as in `tests/auth_sources.rs`), and a failure that is something else.
+    #[test]
+    fn not_signed_in_lines() {
+        let line = first_error_line(b"ERROR: Please run 'az login' to setup account.\n");
+        assert!(means_not_signed_in(&line), "{line}");
+        let line = first_error_line(b"ERROR: The command failed with an unexpected error.\n");
+        assert!(!means_not_signed_in(&line), "{line}");
+    }
+
+    #[tokio::test]
+    async fn pipes_are_read_within_the_limit() {
+        let small = read_bounded(Some(&b"abc"[..]), 8).await.unwrap();
+        assert_eq!((small.bytes.as_slice(), small.over), (&b"abc"[..], false));
+        let exact = read_bounded(Some(&b"12345678"[..]), 8).await.unwrap();
+        assert_eq!(
+            (exact.bytes.as_slice(), exact.over),
+            (&b"12345678"[..], false)
+        );
+        let big = vec![b'x'; 100_000];
+        let over = read_bounded(Some(&big[..]), 8).await.unwrap();
+        assert_eq!((over.bytes.len(), over.over), (8, true));
+        let none = read_bounded(None::<&[u8]>, 8).await.unwrap();
+        assert!(none.bytes.is_empty() && !none.over);
     }
 }

@@ -11,6 +11,7 @@ use url::Url;
 
 use super::error::{AuthError, OAuthFailure};
 use super::RetryPolicy;
+use crate::http_body::{read_body, BodyError, MAX_TOKEN_BODY};
 use crate::retry::{is_retryable_token_status, parse_retry_after, Retries, WaitTooLong};
 use crate::secret::Zeroizing;
 
@@ -204,12 +205,19 @@ pub(crate) async fn exchange(
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let body = match response.bytes().await {
-            Ok(b) => Zeroizing::new(b.to_vec()),
-            Err(e) => {
+        let body = match read_body(response, MAX_TOKEN_BODY).await {
+            Ok(b) => b,
+            Err(BodyError::Read(e)) => {
                 return Err(AuthError::Unreachable {
                     endpoint,
                     reason: transport_reason(&e),
+                })
+            }
+            // Too large is not worth retrying: the same server will send the same answer.
+            Err(e) => {
+                return Err(AuthError::BadResponse {
+                    endpoint,
+                    reason: e.to_string(),
                 })
             }
         };

@@ -12,7 +12,7 @@ use super::AccessToken;
 use super::RetryPolicy;
 use crate::net::check_endpoint;
 use crate::retry;
-use crate::secret::SecretString;
+use crate::secret::{ExposeSecret, SecretString};
 
 /// `{host}/{tenant}/oauth2/v2.0/{leaf}` (leaf is `token` or `devicecode`), after checking that
 /// the host is https (or http on loopback). `setting` names where the host came from.
@@ -107,7 +107,12 @@ impl LooseNumber {
 /// The fields of a token response we use; unknown fields are ignored.
 #[derive(Deserialize)]
 struct TokenBody {
-    access_token: Option<String>,
+    /// Read straight into the secret: no plain `String` copy is made on the way.
+    #[serde(
+        default,
+        deserialize_with = "crate::secret::deserialize_optional_secret"
+    )]
+    access_token: Option<SecretString>,
     expires_in: Option<LooseNumber>,
     expires_on: Option<LooseNumber>,
 }
@@ -138,13 +143,13 @@ pub fn parse_token_response(
         endpoint: endpoint.to_string(),
         reason: format!("the body is not a token response ({})", e.classify_name()),
     })?;
-    let token =
-        body.access_token
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| AuthError::BadResponse {
-                endpoint: endpoint.to_string(),
-                reason: "no access_token in the answer".to_string(),
-            })?;
+    let token = body
+        .access_token
+        .filter(|t| !t.expose_secret().is_empty())
+        .ok_or_else(|| AuthError::BadResponse {
+            endpoint: endpoint.to_string(),
+            reason: "no access_token in the answer".to_string(),
+        })?;
     let expires_at = body
         .expires_in
         .as_ref()
@@ -153,10 +158,7 @@ pub fn parse_token_response(
         .or_else(|| body.expires_on.as_ref().and_then(LooseNumber::unix_time))
         // An absolute `expires_on` is held to the same longest lifetime as `expires_in`.
         .map(|at| at.min(retry::expiry_after(now, retry::MAX_TOKEN_LIFETIME)));
-    Ok(AccessToken {
-        token: SecretString::from(token),
-        expires_at,
-    })
+    Ok(AccessToken { token, expires_at })
 }
 
 /// The error for a non-success answer: classified OAuth failure when the body is one,

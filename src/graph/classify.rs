@@ -3,8 +3,10 @@
 //!
 //! Microsoft asks clients to branch on `code` only, but the replication errors share
 //! generic codes (`Request_BadRequest`), so — like terraform and the Azure CLI — some rows
-//! match a message fragment. Every pattern lives here, each with its own test, and comes
-//! from the error section of `docs/provision.md`.
+//! match a message fragment. That is Graph's text, matched as data: every fragment lives in
+//! this table, each row names the Graph error sample it came from
+//! (`fixtures/graph-samples/`, a test checks the sample lands on that row), and the rows come
+//! from the error section of `docs/provision.md`. Our own error texts are never matched.
 
 /// What a failed Graph call means for the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +27,10 @@ struct Rule {
     code: Option<&'static str>,
     message: Option<&'static str>,
     class: ErrorClass,
+    /// The Graph error body in `fixtures/graph-samples/` this row was written from (every
+    /// row with a `message` has one). Read by the tests, which check the sample hits the row.
+    #[cfg_attr(not(test), allow(dead_code))]
+    sample: Option<&'static str>,
 }
 
 const fn rule(
@@ -38,6 +44,16 @@ const fn rule(
         code,
         message,
         class,
+        sample: None,
+    }
+}
+
+impl Rule {
+    const fn with_sample(self, file: &'static str) -> Rule {
+        Rule {
+            sample: Some(file),
+            ..self
+        }
     }
 }
 
@@ -46,7 +62,7 @@ use ErrorClass::*;
 /// First matching row wins, so specific rows come before the generic ones for the same status.
 const RULES: &[Rule] = &[
     // Throttling and temporary unavailability (Graph throttling guidance, SDK retry handler).
-    rule(Some(429), None, None, Throttled),
+    rule(Some(429), None, None, Throttled).with_sample("error-429-too-many-requests.json"),
     rule(Some(503), None, None, Throttled),
     rule(Some(504), None, None, Throttled),
     // Duplicate app-role assignment: Graph answers 400, the assignment exists.
@@ -55,42 +71,48 @@ const RULES: &[Rule] = &[
         None,
         Some("permission being assigned already exists on the object"),
         AlreadyExists,
-    ),
+    )
+    .with_sample("error-400-approleassignment-duplicate.json"),
     // A second service principal for the same appId.
     rule(
         Some(409),
         Some("Request_MultipleObjectsWithSameKeyValue"),
         None,
         AlreadyExists,
-    ),
+    )
+    .with_sample("error-409-service-principal-exists.json"),
     // A just-created object read by id, used as a reference, or patched.
     rule(
         Some(404),
         Some("Request_ResourceNotFound"),
         None,
         ReplicationTransient,
-    ),
+    )
+    .with_sample("error-404-request-resource-not-found.json"),
     // App-role assignment naming a just-created service principal.
     rule(
         Some(400),
         None,
         Some("not a valid reference update"),
         ReplicationTransient,
-    ),
+    )
+    .with_sample("error-400-approleassignment-not-valid-reference.json"),
     // Service principal for a just-created application ("NoBackingApplicationObject").
     rule(
         Some(400),
         None,
         Some("does not reference a valid application object"),
         ReplicationTransient,
-    ),
+    )
+    .with_sample("error-400-sp-no-backing-application.json"),
     // Same, when the caller holds Application.ReadWrite.OwnedBy (a misleading 403).
     rule(
         Some(403),
         Some("Authorization_RequestDenied"),
         Some("backing application of the service principal being created must in the local tenant"),
         ReplicationTransient,
-    ),
+    )
+    .with_sample("error-403-sp-ownedby-backing-application.json"),
     // PATCH on a just-created application can answer 409 "as per the service design".
     rule(Some(409), None, None, ReplicationTransient),
     // Everything below is final.
@@ -99,13 +121,15 @@ const RULES: &[Rule] = &[
         Some("Authorization_RequestDenied"),
         None,
         Permanent,
-    ),
+    )
+    .with_sample("error-403-authorization-request-denied.json"),
     rule(
         Some(400),
         Some("CredentialInvalidLifetimeAsPerAppPolicy"),
         None,
         Permanent,
-    ),
+    )
+    .with_sample("error-400-credential-lifetime-policy.json"),
     rule(
         Some(401),
         Some("InvalidAuthenticationToken"),
@@ -116,21 +140,25 @@ const RULES: &[Rule] = &[
 
 /// Classify a Graph error response by HTTP status, error `code` and `message`.
 pub fn classify(status: u16, code: &str, message: &str) -> ErrorClass {
-    let message = message.to_ascii_lowercase();
-    RULES
-        .iter()
-        .find(|r| {
-            r.status.is_none_or(|s| s == status)
-                && r.code.is_none_or(|c| c.eq_ignore_ascii_case(code))
-                && r.message.is_none_or(|m| message.contains(m))
-        })
-        .map(|r| r.class)
+    matching_row(status, code, message)
+        .map(|i| RULES[i].class)
         .unwrap_or(Permanent)
+}
+
+/// The index of the first row of [`RULES`] that matches.
+fn matching_row(status: u16, code: &str, message: &str) -> Option<usize> {
+    let message = message.to_ascii_lowercase();
+    RULES.iter().position(|r| {
+        r.status.is_none_or(|s| s == status)
+            && r.code.is_none_or(|c| c.eq_ignore_ascii_case(code))
+            && r.message.is_none_or(|m| message.contains(m))
+    })
 }
 
 /// A 400 from `addPassword` that a tenant app-management policy caused: every such code
 /// starts with `Credential` (`CredentialInvalidLifetimeAsPerAppPolicy`,
-/// `CredentialTypeNotAllowedAsPerAppPolicy`, …).
+/// `CredentialTypeNotAllowedAsPerAppPolicy`, …). Graph's `code`, matched as data; test vector:
+/// `error-400-credential-lifetime-policy.json`.
 pub fn is_credential_policy_rejection(status: u16, code: &str) -> bool {
     status == 400 && code.starts_with("Credential")
 }
@@ -138,6 +166,48 @@ pub fn is_credential_policy_rejection(status: u16, code: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `(code, message)` of a Graph error sample, read from its envelope directly (the
+    /// `error` module's parser uses this one, so the test does not use it).
+    fn sample(file: &str) -> (String, String) {
+        let path = format!(
+            "{}/fixtures/graph-samples/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let body = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let v: serde_json::Value =
+            serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let field = |k: &str| v["error"][k].as_str().unwrap_or_default().to_string();
+        (field("code"), field("message"))
+    }
+
+    /// Every row that matches Graph's text has the sample it came from, and that sample (with
+    /// the row's status) lands on exactly that row.
+    #[test]
+    fn every_row_is_reached_by_its_sample() {
+        for (i, row) in RULES.iter().enumerate() {
+            if row.message.is_some() {
+                assert!(
+                    row.sample.is_some(),
+                    "row {i} matches a message without a sample"
+                );
+            }
+            let Some(file) = row.sample else { continue };
+            let (code, message) = sample(file);
+            let status = row.status.expect("rows with a sample name their status");
+            assert_eq!(
+                matching_row(status, &code, &message),
+                Some(i),
+                "{file} ({status} {code}: {message})"
+            );
+        }
+    }
+
+    #[test]
+    fn the_credential_policy_sample_is_a_policy_rejection() {
+        let (code, _) = sample("error-400-credential-lifetime-policy.json");
+        assert!(is_credential_policy_rejection(400, &code));
+    }
 
     #[test]
     fn too_many_requests_is_throttled() {

@@ -15,6 +15,7 @@ use super::error::{parse_error_body, ApiError, GraphError};
 use super::models::Page;
 use super::RetryPolicy;
 use crate::auth::TokenSource;
+use crate::http_body::{read_body, BodyError, MAX_GRAPH_BODY};
 use crate::net::{check_endpoint, NetError};
 use crate::retry::{parse_retry_after, Retries};
 use crate::secret::{ExposeSecret, Zeroizing};
@@ -313,9 +314,18 @@ impl GraphClient {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let request_id = header(&headers, "request-id");
-        let body = match response.bytes().await {
-            Ok(b) => Zeroizing::new(b.to_vec()),
-            Err(e) => return transport(e, true),
+        let body = match read_body(response, MAX_GRAPH_BODY).await {
+            Ok(b) => b,
+            Err(BodyError::Read(e)) => return transport(e, true),
+            // Not retried: the same request would get the same answer.
+            Err(e) => {
+                return Attempt::Failed(GraphError::Decode {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    reason: e.to_string(),
+                    request_id,
+                })
+            }
         };
         tracing::debug!(
             method = %method,

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::secret::{SecretString, Zeroizing};
+use crate::secret::SecretString;
 
 /// An application object (app registration).
 #[derive(Debug, Clone, Deserialize)]
@@ -78,7 +78,8 @@ pub struct NewPassword {
     pub end_date_time: Option<DateTime<Utc>>,
     #[serde(default)]
     pub hint: Option<String>,
-    #[serde(deserialize_with = "secret_text")]
+    /// Read straight into the secret: no plain `String` copy is made on the way.
+    #[serde(deserialize_with = "crate::secret::deserialize_secret")]
     pub secret_text: SecretString,
 }
 
@@ -104,14 +105,6 @@ impl NewPassword {
             hint: self.hint.clone(),
         }
     }
-}
-
-/// Read `secretText` straight into a secret: the intermediate `String` is zeroized.
-fn secret_text<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
-    let plain = Zeroizing::new(String::deserialize(d)?);
-    // `to_owned` allocates exactly `len` bytes, so the conversion to the secret's boxed
-    // str does not reallocate and leave an unzeroized copy behind.
-    Ok(SecretString::from(plain.as_str().to_owned()))
 }
 
 /// A service principal (enterprise application).
