@@ -4,7 +4,7 @@
 //!
 //! Data flows one way (see `docs/architecture.md`): `auth` → `graph` → `provision` produce
 //! the app's identifiers and secret; `esconfig` and `keystore` know nothing about Azure;
-//! the `cli` commands are the only place that joins them.
+//! `setup` is the only place that joins them, and `cli` only parses and renders.
 
 pub mod auth;
 pub mod cli;
