@@ -9,11 +9,11 @@ use super::{GlobalOpts, Verbosity};
 use crate::auth::AuthArgs;
 use crate::exit::{CliError, ExitCode};
 use crate::graph::{parse_duration, EndpointArgs};
-use crate::k8s::{self, EckOutput};
+use crate::k8s;
 use crate::keystore::FormatVersion;
 use crate::provision::{self, NoProgress, Progress, StderrProgress};
-use crate::secret::{ExposeSecret, SecretString};
-use crate::setup::{self, rotate, ConfigDir, PasswordFailure, SetupOptions, SetupOutcome};
+use crate::secret::ExposeSecret;
+use crate::setup::{self, eck, rotate, ConfigDir, PasswordFailure, SetupOptions, SetupOutcome};
 
 /// How `setup` reports, or where it puts the secret for Kubernetes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -176,16 +176,23 @@ pub async fn run_setup(args: SetupArgs, global: &GlobalOpts) -> Result<ExitCode,
             print_setup_summary(&outcome, &conn, Some(args.es_home.as_deref()), global)
         }
         SetupOutput::K8sSecret => {
-            if let Err(e) = emit_k8s(&args, &outcome, new_secret, global) {
-                // Graph shows a secret's value once: one that was not written out is useless.
-                let detail = setup::remove_unused_secret(
-                    &conn.graph,
-                    &outcome.provisioned,
-                    progress.as_ref(),
-                )
-                .await;
-                return Err(CliError::new(e.code, format!("{e}; {detail}")));
-            }
+            let request = eck::EckRequest {
+                realm: &args.dirs.realm,
+                namespace: args.namespace.as_deref(),
+                secret_name: args.secret_name.as_deref(),
+                order: args.order,
+                output_file: args.output_file.as_deref(),
+                endpoints: &conn.endpoints,
+            };
+            let eck = eck::deliver(
+                &conn.graph,
+                &outcome,
+                new_secret,
+                &request,
+                progress.as_ref(),
+            )
+            .await?;
+            print_k8s(&eck, &outcome.realm, global);
             // stdout holds the manifest or the snippet: the consent advice goes to stderr.
             if global.verbosity() > Verbosity::Silent {
                 if let Some(consent) =
@@ -264,68 +271,32 @@ fn check_k8s_output(args: &SetupArgs) -> Result<(), CliError> {
     super::secret_output::check_new("--output-file", path)
 }
 
-fn emit_k8s(
-    args: &SetupArgs,
-    outcome: &SetupOutcome,
-    secret: Option<SecretString>,
-    global: &GlobalOpts,
-) -> Result<(), CliError> {
-    if outcome.dry_run {
-        println!(
-            "Dry run: a Kubernetes Secret would be emitted for realm {}",
-            outcome.realm
-        );
-        return Ok(());
-    }
-    let (Some(secret), Some(client_id)) = (secret, outcome.provisioned.app_id.as_deref()) else {
-        return Err(CliError::new(
-            ExitCode::Software,
-            "no new client secret was created, so no Kubernetes Secret can be written",
-        ));
+/// Print the Kubernetes output: the manifest on stdout (for `| kubectl apply -f -`) and the
+/// snippet on stderr, or, when the manifest went to a file, the snippet on stdout.
+fn print_k8s(eck: &eck::Eck, realm: &str, global: &GlobalOpts) {
+    let talk = global.verbosity() > Verbosity::Silent;
+    let delivered = match eck {
+        eck::Eck::DryRun => {
+            println!("Dry run: a Kubernetes Secret would be emitted for realm {realm}");
+            return;
+        }
+        eck::Eck::Delivered(delivered) => delivered,
     };
-    let secret_name = args
-        .secret_name
-        .clone()
-        .unwrap_or_else(|| k8s::default_secret_name(&args.dirs.realm));
-    // There is no elasticsearch.yml to read the other realms' orders from; Elasticsearch
-    // refuses two realms with the same order, so say which one was assumed.
-    let order = args.order.unwrap_or(0);
-    if args.order.is_none() && global.verbosity() > Verbosity::Silent {
-        eprintln!("Assumed order 0 for realm {}: pass --order with a number no other realm of the cluster uses.", args.dirs.realm);
+    if let (Some(order), true) = (delivered.assumed_order, talk) {
+        eprintln!("Assumed order {order} for realm {realm}: pass --order with a number no other realm of the cluster uses.");
     }
-    let settings = setup::realm_values(
-        client_id,
-        &outcome.provisioned.tenant_id,
-        Some(order),
-        &args.endpoints.resolve()?.0,
-    )
-    .settings(order);
-    let out = EckOutput::build(
-        args.namespace.as_deref(),
-        &secret_name,
-        &args.dirs.realm,
-        &settings,
-        &secret,
-    )?;
-    match &args.output_file {
+    match &delivered.written_to {
         Some(path) => {
-            crate::fsutil::write_new_secret_file(
-                path,
-                out.secret_manifest.expose_secret().as_bytes(),
-            )
-            .map_err(|e| super::secret_output::write_error("--output-file", path, e))?;
-            if global.verbosity() > Verbosity::Silent {
+            if talk {
                 eprintln!("Wrote the Kubernetes Secret manifest to {} (mode 0600). Apply it with: kubectl apply -f {}", path.display(), path.display());
             }
-            println!("{}", out.config_snippet);
+            println!("{}", delivered.output.config_snippet);
         }
         None => {
-            // stdout carries the manifest (for `| kubectl apply -f -`); the snippet goes to stderr.
-            print!("{}", out.secret_manifest.expose_secret());
-            eprintln!("{}", out.config_snippet);
+            print!("{}", delivered.output.secret_manifest.expose_secret());
+            eprintln!("{}", delivered.output.config_snippet);
         }
     }
-    Ok(())
 }
 
 /// Print what a `setup` or `rotate` run did. `next_steps_for` is `Some(es_home)` for `setup`,

@@ -5,6 +5,7 @@
 //! keystore and its non-secure settings into `elasticsearch.yml`, all or none, and proves the
 //! result with `verify`.
 
+pub mod eck;
 pub mod error;
 pub mod es_home;
 pub mod local;
