@@ -67,27 +67,11 @@ pub async fn run(args: StatusArgs, global: &GlobalOpts) -> Result<ExitCode, CliE
         }
         OutputFormat::Text => {}
     }
-    let config_mismatch = report.config.iter().any(|c| !c.problems.is_empty());
-    if let Some(limit) = args.fail_under {
-        match report.relevant_days_left() {
-            Some(days) if days < limit => {
-                eprintln!("ERROR: the client secret expires in {days} day(s), under --fail-under {limit}; run `msgraph-keystore rotate`");
-                return Ok(ExitCode::Negative);
-            }
-            None => {
-                eprintln!(
-                    "ERROR: the application has no client secret; run `msgraph-keystore setup`"
-                );
-                return Ok(ExitCode::Negative);
-            }
-            _ => {}
-        }
+    let verdict = report.verdict(args.fail_under);
+    if let Some(line) = verdict.failure_line() {
+        eprintln!("ERROR: {line}");
     }
-    Ok(if config_mismatch {
-        ExitCode::Config
-    } else {
-        ExitCode::Ok
-    })
+    Ok(verdict.exit_code())
 }
 
 /// A human-readable status report.

@@ -107,6 +107,39 @@ pub fn read_local(
     })
 }
 
+/// What `status` concludes (see [`StatusReport::verdict`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The application and every config directory agree.
+    Healthy,
+    /// A config directory does not match the application (its problems are in the report).
+    ConfigMismatch,
+    /// `--fail-under`: the secret that matters has fewer days left than the limit.
+    ExpiresSoon { days: i64, limit: i64 },
+    /// `--fail-under`: the application has no client secret.
+    NoSecret,
+}
+
+impl Verdict {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Verdict::Healthy => ExitCode::Ok,
+            Verdict::ConfigMismatch => ExitCode::Config,
+            Verdict::ExpiresSoon { .. } | Verdict::NoSecret => ExitCode::Negative,
+        }
+    }
+
+    /// The line to print after `ERROR: ` for a `--fail-under` failure (a config mismatch is
+    /// already shown in the report).
+    pub fn failure_line(&self) -> Option<String> {
+        match self {
+            Verdict::ExpiresSoon { days, limit } => Some(format!("the client secret expires in {days} day(s), under --fail-under {limit}; run `msgraph-keystore rotate`")),
+            Verdict::NoSecret => Some("the application has no client secret; run `msgraph-keystore setup`".to_string()),
+            Verdict::Healthy | Verdict::ConfigMismatch => None,
+        }
+    }
+}
+
 /// The whole report.
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusReport {
@@ -137,6 +170,24 @@ impl StatusReport {
             return in_use.into_iter().min();
         }
         self.secrets.iter().filter_map(|s| s.days_left).max()
+    }
+
+    /// What the report means for the exit code: a config directory that does not match the
+    /// application wins over everything but `--fail-under DAYS`, which fails on the secret
+    /// that matters expiring sooner, or on an application with no secret at all.
+    pub fn verdict(&self, fail_under: Option<i64>) -> Verdict {
+        if let Some(limit) = fail_under {
+            match self.relevant_days_left() {
+                Some(days) if days < limit => return Verdict::ExpiresSoon { days, limit },
+                None => return Verdict::NoSecret,
+                Some(_) => {}
+            }
+        }
+        if self.config.iter().any(|c| !c.problems.is_empty()) {
+            Verdict::ConfigMismatch
+        } else {
+            Verdict::Healthy
+        }
     }
 
     pub fn missing_permissions(&self) -> Vec<&str> {
@@ -357,6 +408,69 @@ fn config_status(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn report(days_left: &[(Option<i64>, bool)], config_problems: &[&str]) -> StatusReport {
+        StatusReport {
+            display_name: None,
+            app_object_id: "o".into(),
+            client_id: "c".into(),
+            tenant_id: None,
+            service_principal_id: None,
+            permissions: Vec::new(),
+            secrets: days_left
+                .iter()
+                .enumerate()
+                .map(|(n, (days, in_use))| SecretStatus {
+                    key_id: format!("k{n}"),
+                    display_name: None,
+                    hint: None,
+                    end_date_time: None,
+                    days_left: *days,
+                    in_use: *in_use,
+                    warning: None,
+                })
+                .collect(),
+            tool_secrets: Vec::new(),
+            config: vec![ConfigStatus {
+                config_dir: "/etc/elasticsearch".into(),
+                client_id: Some("c".into()),
+                tenant_id: None,
+                has_client_secret: true,
+                problems: config_problems.iter().map(|p| p.to_string()).collect(),
+            }],
+        }
+    }
+
+    #[test]
+    fn the_verdict_fails_under_the_limit_on_the_secret_in_use_and_else_on_config_mismatch() {
+        // In use: 5 days left, another secret 300: the one in use decides.
+        let r = report(&[(Some(5), true), (Some(300), false)], &[]);
+        assert_eq!(r.verdict(None), Verdict::Healthy);
+        assert_eq!(r.verdict(Some(5)), Verdict::Healthy, "5 is not under 5");
+        let v = r.verdict(Some(30));
+        assert_eq!(v, Verdict::ExpiresSoon { days: 5, limit: 30 });
+        assert_eq!(v.exit_code(), ExitCode::Negative);
+        assert!(v
+            .failure_line()
+            .unwrap()
+            .contains("expires in 5 day(s), under --fail-under 30"));
+        // Nothing in use: the longest-lived secret decides.
+        let r = report(&[(Some(5), false), (Some(300), false)], &[]);
+        assert_eq!(r.verdict(Some(30)), Verdict::Healthy);
+        // No secret at all.
+        let r = report(&[], &[]);
+        assert_eq!(r.verdict(Some(30)), Verdict::NoSecret);
+        assert_eq!(r.verdict(None), Verdict::Healthy);
+        // A mismatching config dir is exit 78, unless --fail-under fails first.
+        let r = report(&[(Some(5), true)], &["client_id differs"]);
+        assert_eq!(r.verdict(None), Verdict::ConfigMismatch);
+        assert_eq!(r.verdict(None).exit_code(), ExitCode::Config);
+        assert!(r.verdict(None).failure_line().is_none());
+        assert_eq!(
+            r.verdict(Some(30)),
+            Verdict::ExpiresSoon { days: 5, limit: 30 }
+        );
+    }
 
     #[test]
     fn a_local_realm_is_read_asking_the_password_only_for_a_protected_keystore() {
