@@ -21,9 +21,9 @@ use crate::secret::SecretString;
 use crate::setup::realm_config::RealmConnection;
 use crate::setup::verify::{RealmTimeouts, VerifyError, VerifyReport, REALM_SCOPE};
 
-/// What the remedy for misplaced non-secure settings says in `verify`/`role-mapping`.
-const MISPLACED_REMEDY: &str =
-    "run `msgraph-keystore setup --move-misplaced-settings` to move it to elasticsearch.yml";
+/// What the remedy for misplaced non-secure settings says in `verify`/`role-mapping`: the
+/// same as `setup`'s.
+const MISPLACED_REMEDY: &str = crate::setup::error::MOVE_MISPLACED_REMEDY;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RealmCheckError {

@@ -54,7 +54,7 @@ async fn an_undelivered_manifest_takes_its_secret_off_the_application() {
         realm: REALM,
         namespace: None,
         secret_name: None,
-        order: Some(2),
+        order: None,
         output_file: Some(&unwritable),
         endpoints: &endpoints,
     };

@@ -11,8 +11,3 @@ use crate::secret_file;
 pub fn check_new(flag: &str, path: &Path) -> Result<(), CliError> {
     Ok(secret_file::check_new(flag, path)?)
 }
-
-/// Map an error from `fsutil::write_new_secret_file` to the CLI error for `flag`.
-pub fn write_error(flag: &str, path: &Path, err: std::io::Error) -> CliError {
-    secret_file::write_error(flag, path, err).into()
-}

@@ -191,7 +191,14 @@ pub async fn run_setup(args: SetupArgs, global: &GlobalOpts) -> Result<ExitCode,
                 &request,
                 progress.as_ref(),
             )
-            .await?;
+            .await;
+            let eck = match eck {
+                Ok(eck) => eck,
+                Err(failed) => {
+                    print_assumed_order(failed.assumed_order, &outcome.realm, global);
+                    return Err(failed.into());
+                }
+            };
             print_k8s(&eck, &outcome.realm, global);
             // stdout holds the manifest or the snippet: the consent advice goes to stderr.
             if global.verbosity() > Verbosity::Silent {
@@ -271,6 +278,14 @@ fn check_k8s_output(args: &SetupArgs) -> Result<(), CliError> {
     super::secret_output::check_new("--output-file", path)
 }
 
+/// There is no `elasticsearch.yml` to read the other realms' orders from, and Elasticsearch
+/// refuses two realms with the same order: say which one was assumed.
+fn print_assumed_order(order: Option<i64>, realm: &str, global: &GlobalOpts) {
+    if let (Some(order), true) = (order, global.verbosity() > Verbosity::Silent) {
+        eprintln!("Assumed order {order} for realm {realm}: pass --order with a number no other realm of the cluster uses.");
+    }
+}
+
 /// Print the Kubernetes output: the manifest on stdout (for `| kubectl apply -f -`) and the
 /// snippet on stderr, or, when the manifest went to a file, the snippet on stdout.
 fn print_k8s(eck: &eck::Eck, realm: &str, global: &GlobalOpts) {
@@ -282,9 +297,7 @@ fn print_k8s(eck: &eck::Eck, realm: &str, global: &GlobalOpts) {
         }
         eck::Eck::Delivered(delivered) => delivered,
     };
-    if let (Some(order), true) = (delivered.assumed_order, talk) {
-        eprintln!("Assumed order {order} for realm {realm}: pass --order with a number no other realm of the cluster uses.");
-    }
+    print_assumed_order(delivered.assumed_order, realm, global);
     match &delivered.written_to {
         Some(path) => {
             if talk {

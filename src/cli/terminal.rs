@@ -643,8 +643,8 @@ mod tests {
             "{e:?}"
         );
 
-        // A failed hidden read on a TTY is "unreadable" too, and its cause is not lost on
-        // the way (it is the NoPasswordGiven the user sees, with exit code 70).
+        // A failed hidden read on a TTY is "unreadable" too: the user sees the NoPasswordGiven
+        // line (exit code 70), as before; the terminal's own io error is not carried on.
         let mut t = Terminal::new(io::Cursor::new(Vec::new()), Verbosity::Normal)
             .with_output(Captured::default(), Captured::default())
             .with_hidden_input(Box::new(|_: &str| Err(io::Error::other("tty gone"))));

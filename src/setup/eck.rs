@@ -29,6 +29,16 @@ pub struct EckRequest<'a> {
     pub endpoints: &'a Endpoints,
 }
 
+/// The realm's order when `--order` is not given.
+const ASSUMED_ORDER: i64 = 0;
+
+impl EckRequest<'_> {
+    /// `Some(order)` when `--order` was not given: the order the snippet then uses.
+    pub fn assumed_order(&self) -> Option<i64> {
+        self.order.is_none().then_some(ASSUMED_ORDER)
+    }
+}
+
 /// What a run produced for Kubernetes.
 pub enum Eck {
     /// `--dry-run`: nothing was created, so there is no secret to put in a manifest.
@@ -77,6 +87,9 @@ pub struct NotDelivered {
     #[source]
     pub source: EckError,
     pub cleanup: SecretCleanup,
+    /// As [`Delivered::assumed_order`], when the failure came after the order was chosen
+    /// (the note belongs before the error: the user still has to choose an order).
+    pub assumed_order: Option<i64>,
 }
 
 impl UserFacing for NotDelivered {
@@ -101,8 +114,16 @@ pub async fn deliver(
     match build_and_write(outcome, new_secret, request) {
         Ok(delivered) => Ok(Eck::Delivered(delivered)),
         Err(source) => {
+            let assumed_order = match source {
+                EckError::NoNewSecret => None,
+                _ => request.assumed_order(),
+            };
             let cleanup = remove_unused_secret(graph, &outcome.provisioned, progress).await;
-            Err(NotDelivered { source, cleanup })
+            Err(NotDelivered {
+                source,
+                cleanup,
+                assumed_order,
+            })
         }
     }
 }
@@ -120,7 +141,7 @@ pub fn build_and_write(
     let secret_name = request
         .secret_name
         .map_or_else(|| k8s::default_secret_name(request.realm), str::to_string);
-    let order = request.order.unwrap_or(0);
+    let order = request.order.unwrap_or(ASSUMED_ORDER);
     let settings = super::realm_values(
         client_id,
         &outcome.provisioned.tenant_id,
@@ -149,7 +170,7 @@ pub fn build_and_write(
     Ok(Delivered {
         output,
         written_to,
-        assumed_order: request.order.is_none().then_some(order),
+        assumed_order: request.assumed_order(),
     })
 }
 
@@ -263,6 +284,7 @@ mod tests {
             cleanup: SecretCleanup::Removed {
                 key_id: "k-1".into(),
             },
+            assumed_order: None,
         };
         assert_eq!(err.exit_code(), ExitCode::Software);
         assert!(err.to_string().ends_with(
