@@ -123,6 +123,14 @@ fn sigkill_at_random_moments_never_leaves_a_mixed_or_unreadable_keystore() {
         sorted[sorted.len() / 2]
     };
 
+    // Delays are drawn over `stretch` times a typical run. The estimate comes from completed
+    // runs only, and where a delay lands depends on the machine's speed at that moment (a
+    // cold cache, other work): a fixed window can put every kill before the rename, or let
+    // most runs complete. So the window steers itself towards a mix: each kill that saved
+    // nothing widens it a little, each completed run narrows it more, which settles at
+    // roughly one completed run in four (they prove a completed save cleans up after killed
+    // ones) whatever the machine does. The seed fixes the draws.
+    let mut stretch: f64 = 1.0;
     let started = Instant::now();
     let mut current = 3;
     let (mut killed_old, mut killed_new, mut completed, mut stale_temps) = (0, 0, 0, 0);
@@ -136,7 +144,8 @@ fn sigkill_at_random_moments_never_leaves_a_mixed_or_unreadable_keystore() {
         );
         let next = current + 1;
         let context = format!("{} {seed}, run {run}", seed_support::SEED_VAR);
-        let window_us = u64::try_from(typical(&durations).as_micros()).unwrap_or(1);
+        let typical_us = typical(&durations).as_micros() as f64;
+        let window_us = (typical_us * stretch) as u64;
         let spawned = Instant::now();
         let mut child = spawn_add(dir, next);
         std::thread::sleep(Duration::from_micros(rng.gen_range(0..=window_us)));
@@ -174,10 +183,15 @@ fn sigkill_at_random_moments_never_leaves_a_mixed_or_unreadable_keystore() {
                 durations.pop_front();
             }
         }
+        if status.signal() != Some(libc::SIGKILL) {
+            stretch = (stretch / 1.15).max(0.25);
+        } else if found == current {
+            stretch = (stretch * 1.05).min(4.0);
+        }
         current = found;
     }
     eprintln!(
-        "crash_sigkill: {run} runs in {:?} (a run takes ~{:?}): killed before the rename {killed_old}, \
+        "crash_sigkill: {run} runs in {:?} (a run takes ~{:?}, window at the end {stretch:.2}x): killed before the rename {killed_old}, \
          killed after it {killed_new}, completed {completed}, stale temp files left by a kill {stale_temps}",
         started.elapsed(),
         typical(&durations)
