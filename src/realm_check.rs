@@ -145,11 +145,12 @@ pub fn config_dir(
     flag: Option<&Path>,
     env: Option<std::ffi::OsString>,
 ) -> Result<PathBuf, RealmCheckError> {
-    match (flag, env) {
-        (Some(dir), _) => Ok(dir.to_path_buf()),
-        (None, Some(dir)) if !dir.is_empty() => Ok(PathBuf::from(dir)),
-        (None, _) => Err(RealmCheckError::NoConfigDir),
-    }
+    // `config_dirs` with at most one flag: one rule for where a config directory comes from.
+    let flags: Vec<PathBuf> = flag.map(Path::to_path_buf).into_iter().collect();
+    config_dirs(&flags, env)?
+        .into_iter()
+        .next()
+        .ok_or(RealmCheckError::NoConfigDir)
 }
 
 /// The same directory given twice, in any spelling, is refused.
